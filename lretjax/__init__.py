@@ -1,0 +1,30 @@
+"""lretjax: noisy quantum circuits simulated in JAX as rho = L L^dagger with truncation."""
+
+from .circuit import Circuit, Op, Param
+from .errors import (
+    CircuitError,
+    LretError,
+    NoiseError,
+    NotUnitaryError,
+    ObservableError,
+    ParameterError,
+    QasmError,
+    ResourceError,
+    SimulationConfigError,
+)
+from .gates import GATES, gate_matrix
+from .measure import counts, expval, fidelity, probabilities, purity, sample, to_density_matrix
+from .noise.channels import CHANNELS
+from .observables import DenseObservable, PauliSum, dense_observable
+from .simulate import simulate
+from .state import LowRankState
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Circuit", "Op", "Param", "simulate", "LowRankState",
+    "probabilities", "expval", "sample", "counts", "purity", "fidelity", "to_density_matrix",
+    "PauliSum", "DenseObservable", "dense_observable", "GATES", "CHANNELS", "gate_matrix",
+    "LretError", "CircuitError", "ParameterError", "NotUnitaryError", "NoiseError",
+    "ObservableError", "QasmError", "ResourceError", "SimulationConfigError",
+]

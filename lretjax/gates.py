@@ -1,0 +1,217 @@
+"""Gate matrices and the gate registry.
+
+Conventions (OpenQASM 3 / PennyLane): RX(t) = exp(-i t X / 2), RZZ(t) = exp(-i t Z Z / 2),
+U3(theta, phi, lam) as in OpenQASM, and the first wire of a multi-wire gate is the most
+significant bit of its matrix index (so CX(c, t) has its control on the first wire).
+
+Every matrix function takes its parameters as JAX scalars and returns a complex array, so
+gates stay differentiable and traceable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import jax.numpy as jnp
+import numpy as np
+
+from .errors import CircuitError
+
+MatrixFn = Callable[..., jnp.ndarray]
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """What the simulator knows about a named gate.
+
+    Attributes:
+      name: canonical lower-case name.
+      num_wires: wires it acts on.
+      num_params: real parameters it takes.
+      matrix: function of the parameters returning the (2^k, 2^k) unitary.
+      diagonal: the matrix is diagonal in the computational basis (the compiler commutes these).
+    """
+
+    name: str
+    num_wires: int
+    num_params: int
+    matrix: MatrixFn
+    diagonal: bool = False
+
+
+def _c(x) -> jnp.ndarray:
+    return jnp.asarray(x, dtype=jnp.result_type(complex))
+
+
+def _const(m) -> MatrixFn:
+    m = np.asarray(m, dtype=complex)
+    return lambda: _c(m)
+
+
+_SQ2 = 1 / np.sqrt(2)
+_I = np.eye(2)
+_X = np.array([[0, 1], [1, 0]])
+_Y = np.array([[0, -1j], [1j, 0]])
+_Z = np.diag([1, -1])
+_H = _SQ2 * np.array([[1, 1], [1, -1]])
+_S = np.diag([1, 1j])
+_T = np.diag([1, np.exp(1j * np.pi / 4)])
+_SX = 0.5 * np.array([[1 + 1j, 1 - 1j], [1 - 1j, 1 + 1j]])
+
+
+def controlled(u: np.ndarray | jnp.ndarray, num_controls: int = 1) -> jnp.ndarray:
+    """Block-diagonal diag(I, ..., I, u): u applied when every control (the leading wires) is 1."""
+    u = _c(u)
+    d = u.shape[0]
+    full = 2**num_controls * d
+    out = jnp.eye(full, dtype=u.dtype)
+    return out.at[full - d :, full - d :].set(u)
+
+
+def _np_controlled(u: np.ndarray, num_controls: int = 1) -> np.ndarray:
+    d = u.shape[0]
+    out = np.eye(2**num_controls * d, dtype=complex)
+    out[-d:, -d:] = u
+    return out
+
+
+def rx(t):
+    c, s = jnp.cos(t / 2), jnp.sin(t / 2)
+    return _c(jnp.array([[c, -1j * s], [-1j * s, c]]))
+
+
+def ry(t):
+    c, s = jnp.cos(t / 2), jnp.sin(t / 2)
+    return _c(jnp.array([[c, -s], [s, c]]))
+
+
+def rz(t):
+    e = jnp.exp(-0.5j * t)
+    return _c(jnp.array([[e, 0], [0, jnp.conj(e)]]))
+
+
+def phase(lam):
+    return _c(jnp.array([[1, 0], [0, jnp.exp(1j * lam)]]))
+
+
+def u3(theta, phi, lam):
+    c, s = jnp.cos(theta / 2), jnp.sin(theta / 2)
+    return _c(
+        jnp.array(
+            [
+                [c, -jnp.exp(1j * lam) * s],
+                [jnp.exp(1j * phi) * s, jnp.exp(1j * (phi + lam)) * c],
+            ]
+        )
+    )
+
+
+def u2(phi, lam):
+    return u3(jnp.pi / 2, phi, lam)
+
+
+def _pauli_rotation(p: np.ndarray) -> MatrixFn:
+    """exp(-i t P / 2) for a Pauli product P with P^2 = I."""
+    p = np.asarray(p, dtype=complex)
+    eye = np.eye(p.shape[0])
+
+    def fn(t):
+        return _c(jnp.cos(t / 2) * eye - 1j * jnp.sin(t / 2) * p)
+
+    return fn
+
+
+def rzz(t):
+    e = jnp.exp(-0.5j * t)
+    return _c(jnp.diag(jnp.array([e, jnp.conj(e), jnp.conj(e), e])))
+
+
+_SWAP = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
+_ISWAP = np.array([[1, 0, 0, 0], [0, 0, 1j, 0], [0, 1j, 0, 0], [0, 0, 0, 1]])
+
+_SPECS = [
+    GateSpec("id", 1, 0, _const(_I), diagonal=True),
+    GateSpec("x", 1, 0, _const(_X)),
+    GateSpec("y", 1, 0, _const(_Y)),
+    GateSpec("z", 1, 0, _const(_Z), diagonal=True),
+    GateSpec("h", 1, 0, _const(_H)),
+    GateSpec("s", 1, 0, _const(_S), diagonal=True),
+    GateSpec("sdg", 1, 0, _const(_S.conj().T), diagonal=True),
+    GateSpec("t", 1, 0, _const(_T), diagonal=True),
+    GateSpec("tdg", 1, 0, _const(_T.conj().T), diagonal=True),
+    GateSpec("sx", 1, 0, _const(_SX)),
+    GateSpec("sxdg", 1, 0, _const(_SX.conj().T)),
+    GateSpec("rx", 1, 1, rx),
+    GateSpec("ry", 1, 1, ry),
+    GateSpec("rz", 1, 1, rz, diagonal=True),
+    GateSpec("p", 1, 1, phase, diagonal=True),
+    GateSpec("u2", 1, 2, u2),
+    GateSpec("u3", 1, 3, u3),
+    GateSpec("cx", 2, 0, _const(_np_controlled(_X))),
+    GateSpec("cy", 2, 0, _const(_np_controlled(_Y))),
+    GateSpec("cz", 2, 0, _const(np.diag([1, 1, 1, -1])), diagonal=True),
+    GateSpec("ch", 2, 0, _const(_np_controlled(_H))),
+    GateSpec("swap", 2, 0, _const(_SWAP)),
+    GateSpec("iswap", 2, 0, _const(_ISWAP)),
+    GateSpec("crx", 2, 1, lambda t: controlled(rx(t))),
+    GateSpec("cry", 2, 1, lambda t: controlled(ry(t))),
+    GateSpec("crz", 2, 1, lambda t: controlled(rz(t)), diagonal=True),
+    GateSpec("cp", 2, 1, lambda t: controlled(phase(t)), diagonal=True),
+    GateSpec("rxx", 2, 1, _pauli_rotation(np.kron(_X, _X))),
+    GateSpec("ryy", 2, 1, _pauli_rotation(np.kron(_Y, _Y))),
+    GateSpec("rzz", 2, 1, rzz, diagonal=True),
+    GateSpec("ccx", 3, 0, _const(_np_controlled(_X, 2))),
+    GateSpec("cswap", 3, 0, _const(_np_controlled(_SWAP))),
+]
+
+GATES: dict[str, GateSpec] = {g.name: g for g in _SPECS}
+
+# Other spellings users bring from Qiskit, OpenQASM 2 and PennyLane.
+ALIASES: dict[str, str] = {
+    "i": "id",
+    "identity": "id",
+    "u1": "p",
+    "phase": "p",
+    "phaseshift": "p",
+    "u": "u3",
+    "cnot": "cx",
+    "toffoli": "ccx",
+    "fredkin": "cswap",
+    "cphase": "cp",
+    "cu1": "cp",
+    "controlledphaseshift": "cp",
+    "hadamard": "h",
+    "paulix": "x",
+    "pauliy": "y",
+    "pauliz": "z",
+    "isingxx": "rxx",
+    "isingyy": "ryy",
+    "isingzz": "rzz",
+}
+
+
+def canonical_name(name: str) -> str:
+    """The registry name for a gate spelling, case-insensitive."""
+    key = name.lower()
+    return ALIASES.get(key, key)
+
+
+def gate_spec(name: str) -> GateSpec:
+    """Look a gate up by any of its spellings; CircuitError naming it if unknown."""
+    key = canonical_name(name)
+    try:
+        return GATES[key]
+    except KeyError:
+        known = ", ".join(sorted(GATES))
+        raise CircuitError(f"unknown gate {name!r}; known gates: {known}") from None
+
+
+def gate_matrix(name: str, *params) -> jnp.ndarray:
+    """The unitary of a named gate at the given parameters."""
+    spec = gate_spec(name)
+    if len(params) != spec.num_params:
+        raise CircuitError(
+            f"gate {spec.name!r} takes {spec.num_params} parameter(s), got {len(params)}"
+        )
+    return spec.matrix(*params)
