@@ -276,6 +276,8 @@ class Circuit:
         )
         if kind == CHANNEL and any(isinstance(p, Param) for p in params):
             raise CircuitError(f"{label}: channel strengths must be numbers or arrays, not symbols")
+        if kind == CHANNEL and spec.check is not None and all(map(_is_concrete, params)):
+            spec.check(*params)
         return _trusted(Op(key, wires, params, kind))
 
     def _unitary_op(self, matrix, wires) -> Op:

@@ -31,6 +31,8 @@ class ChannelSpec:
       num_kraus: Kraus operators it has (the factor by which it multiplies the rank).
       kraus: function of the parameters returning a stacked (num_kraus, 2^k, 2^k) array.
       param_ranges: closed interval each parameter must lie in.
+      check: optional test of concrete parameters taken together (e.g. T2 <= 2 T1); raises
+        NoiseError naming the problem.
     """
 
     name: str
@@ -39,6 +41,7 @@ class ChannelSpec:
     num_kraus: int
     kraus: KrausFn
     param_ranges: tuple[tuple[float, float], ...] = ()
+    check: Callable[..., None] | None = None
 
 
 def _c(x) -> jnp.ndarray:
