@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Complex, Float, Int
 
+from .eigh import safe_eigh
+
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 
@@ -36,18 +38,42 @@ def truncate(L: Complex[Array, "dim rank"], max_rank: int, epsilon: float | Arra
     """Keep at most ``max_rank`` eigen-directions, dropping the smallest whose sum is <= epsilon * trace.
 
     Eigenvalues at round-off level (below 10 machine epsilons of the largest) are dropped too, and
-    counted in ``discarded``: they are noise of the Gram eigensolver, not rank.
-    The output has the static width min(rank(L), max_rank) so shapes stay fixed under jit.
+    counted in ``discarded``: they are noise of the Gram eigensolver, not rank. A cut never splits
+    a cluster of equal eigenvalues (common right after a channel) unless the rank cap forces it, so
+    the kept state does not depend on the eigensolver's arbitrary basis inside the cluster.
+    The output has the static width min(width, max_rank, dim) so shapes stay fixed under jit.
     """
-    width = L.shape[1]
-    k = min(width, max_rank)
-    lam, v = jnp.linalg.eigh(gram(L))
-    lam, v = jnp.clip(lam[::-1], 0.0), v[:, ::-1]  # descending
+    dim, width = L.shape
+    k = min(width, max_rank, dim)
+    if width > dim:
+        # More columns than rows: the dim x dim matrix rho = L L^dagger is the smaller problem.
+        lam, u = safe_eigh(jnp.matmul(L, L.conj().T, precision=_HIGHEST))
+        lam, u = jnp.clip(lam[::-1], 0.0), u[:, ::-1]
+    else:
+        lam, v = safe_eigh(gram(L))  # finite gradient at degenerate eigenvalues
+        lam, v = jnp.clip(lam[::-1], 0.0), v[:, ::-1]  # descending
+    keep, wanted = _keep_mask(lam, k, epsilon)
+    discarded = jnp.sum(jnp.where(keep, 0.0, lam))
+    mask = keep[:k].astype(L.dtype)
+    if width > dim:
+        # Column i of the new factor is sqrt(lam_i) u_i; the where keeps sqrt's gradient finite at 0.
+        root = jnp.sqrt(jnp.where(keep[:k], lam[:k], 1.0))
+        Lk = u[:, :k] * (root.astype(L.dtype) * mask)
+    else:
+        Lk = jnp.matmul(L, v[:, :k], precision=_HIGHEST) * mask
+    return TruncationResult(Lk, discarded, jnp.sum(keep), wanted)
+
+
+def _keep_mask(lam, k: int, epsilon):
+    """Which of the descending eigenvalues ``lam`` to keep, and how many epsilon alone would keep."""
+    n = lam.shape[0]
     trace = jnp.sum(lam)
     tail = jnp.cumsum(lam[::-1])[::-1]  # tail[i] = sum of lam[i:]
-    floor = 10 * jnp.finfo(lam.dtype).eps * lam[0]
-    wanted_mask = (tail > epsilon * trace) & (lam > floor)
-    keep = wanted_mask & (jnp.arange(width) < k)
-    discarded = jnp.sum(jnp.where(keep, 0.0, lam))
-    Lk = jnp.matmul(L, v[:, :k], precision=_HIGHEST) * keep[:k].astype(L.dtype)
-    return TruncationResult(Lk, discarded, jnp.sum(keep), jnp.sum(wanted_mask))
+    eps = jnp.finfo(lam.dtype).eps
+    floor = 10 * eps * lam[0]
+    wanted = (tail > epsilon * trace) & (lam > floor)
+    # Extend the cut to the whole cluster of eigenvalues equal (to round-off) to the last one kept.
+    last = lam[jnp.maximum(jnp.sum(wanted) - 1, 0)]
+    wanted = wanted | ((lam >= last - 100 * eps * lam[0]) & (lam > floor))
+    keep = wanted & (jnp.arange(n) < k)
+    return keep, jnp.sum(wanted)

@@ -1,0 +1,78 @@
+"""A Hermitian eigendecomposition whose derivative stays finite at degenerate eigenvalues.
+
+The derivative of an eigenvector mixes in the others with weights 1 / (lam_j - lam_i). Right
+after a channel the Gram matrix G = L^dagger L has exactly degenerate eigenvalues (and zeros from
+padding columns), so JAX's own rule divides by zero and every gradient through truncation is NaN.
+
+Truncation only ever uses the *subspace* of kept eigenvectors: rho_k = L V_k V_k^dagger L^dagger is
+unchanged by any rotation of the eigenvectors inside a group of equal eigenvalues, and by any
+rotation among kept (or among dropped) vectors. The component of dV along such a rotation therefore
+contributes nothing to any result computed from rho, and may be set to anything antihermitian; we
+set it to zero for pairs whose gap is below ``rtol * max|lam|``. Pairs across a real gap keep the
+exact 1 / gap weight, so the gradient of every rho-derived quantity is exact whenever the truncation
+cut does not split a degenerate group. When it does (a rank cap landing inside a group), the result
+itself is not differentiable there; the rule returns the finite one-sided choice "no mixing".
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.ad_checkpoint import checkpoint_name
+
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+# Name of the saved eigendecomposition under jax.checkpoint: rematerialising eigh is unsafe,
+# because a recomputed basis of a nearly degenerate group can differ by a rotation from the one
+# the rest of the forward pass used, and the cotangents would then be applied in the wrong basis.
+# Save it with jax.checkpoint_policies.save_only_these_names(EIGH_NAME) (small: rank x rank).
+EIGH_NAME = "lretjax.eigh"
+
+
+def default_rtol(dtype) -> float:
+    """sqrt(machine epsilon) of the real dtype: below it a gap is round-off, not structure.
+
+    It balances two errors: a pair masked wrongly (a real gap below rtol that straddles the cut)
+    and a pair kept wrongly (round-off in the in-subspace rotation, amplified by eps / gap).
+    """
+    return float(np.sqrt(np.finfo(dtype).eps))
+
+
+def _name_complex(x, name):
+    # checkpoint_name rejects complex arrays (jax 0.10): name the two real parts.
+    if not jnp.iscomplexobj(x):
+        return checkpoint_name(x, name)
+    return jax.lax.complex(checkpoint_name(jnp.real(x), name), checkpoint_name(jnp.imag(x), name))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def safe_eigh(a: jax.Array, rtol: float | None = None) -> tuple[jax.Array, jax.Array]:
+    """Eigenvalues (ascending) and eigenvectors of a Hermitian matrix, like ``jnp.linalg.eigh``.
+
+    The forward result is exactly ``jnp.linalg.eigh(a)``; only the derivative differs: pairs
+    of eigenvalues closer than ``rtol * max|lam|`` (default sqrt(eps)) do not mix, so the
+    derivative is finite and exact for any function invariant under rotations inside groups of
+    (near-)equal eigenvalues, which is every result of a low-rank simulation.
+    """
+    lam, v = jnp.linalg.eigh(a)
+    return lam, v
+
+
+@safe_eigh.defjvp
+def _safe_eigh_jvp(rtol, primals, tangents):
+    (a,), (da,) = primals, tangents
+    lam, v = safe_eigh(a, rtol)
+    lam, v = checkpoint_name(lam, EIGH_NAME), _name_complex(v, EIGH_NAME)
+    tol = (default_rtol(lam.dtype) if rtol is None else rtol) * jnp.max(jnp.abs(lam))
+    da = 0.5 * (da + jnp.conj(da.T))  # eigh reads only one triangle; keep the tangent Hermitian
+    vh = jnp.conj(v.T)
+    h = jnp.matmul(jnp.matmul(vh, da, precision=_HIGHEST), v, precision=_HIGHEST)
+    gap = lam[None, :] - lam[:, None]  # gap[i, j] = lam_j - lam_i
+    mix = jnp.abs(gap) > tol  # the diagonal (gap 0) is masked too
+    f = jnp.where(mix, 1.0 / jnp.where(mix, gap, 1.0), 0.0)
+    dv = jnp.matmul(v, (f * h).astype(v.dtype), precision=_HIGHEST)
+    dlam = jnp.real(jnp.diagonal(h))
+    return (lam, v), (dlam.astype(lam.dtype), dv)
