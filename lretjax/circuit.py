@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .errors import CircuitError, NotUnitaryError, ParameterError
+from .errors import ChannelParameterError, CircuitError, NotUnitaryError, ParameterError
 from .gates import GATES, canonical_name, gate_spec
 from .noise.channels import CHANNELS, channel_canonical_name, check_kraus
 
@@ -170,7 +170,12 @@ def _check_wires(wires, expected: int, num_wires: int, name: str) -> tuple[int, 
     return tuple(int(w) for w in wires)
 
 
-def _check_param(p, name: str, index: int, lo: float | None = None, hi: float | None = None):
+def _wire_list(wires) -> list:
+    return [int(w) if isinstance(w, (int, np.integer)) else w for w in np.atleast_1d(wires).tolist()]
+
+
+def _check_param(p, name: str, index: int, lo: float | None = None, hi: float | None = None,
+                 range_error: type[Exception] = CircuitError):
     if isinstance(p, Param):
         return p
     if isinstance(p, str):
@@ -188,13 +193,14 @@ def _check_param(p, name: str, index: int, lo: float | None = None, hi: float | 
     if not np.isfinite(arr):
         raise CircuitError(f"{name}: parameter {index} is not finite: {p!r}")
     if lo is not None and not (lo <= float(arr) <= hi):
-        raise CircuitError(f"{name}: parameter {index} = {float(arr):g} is outside [{lo:g}, {hi:g}]")
+        raise range_error(f"{name}: parameter {index} = {float(arr):g} is outside [{lo:g}, {hi:g}]")
     return p
 
 
 def check_unitary(u, *, name: str = "unitary", atol: float | None = None) -> np.ndarray:
     """Validate a user matrix as a unitary on a power-of-two dimension; return it as complex."""
-    m = np.asarray(u, dtype=complex)
+    m = np.array(u, dtype=complex)  # a copy: later edits of the caller's array must not reach the circuit
+    m.setflags(write=False)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
         raise NotUnitaryError(f"{name}: expected a square matrix, got shape {m.shape}")
     d = m.shape[0]
@@ -271,7 +277,7 @@ class Circuit:
         if len(params) != npar:
             raise CircuitError(f"{label}: takes {npar} parameter(s), got {len(params)}")
         params = tuple(
-            _check_param(p, label, i, *(ranges[i] if ranges else (None, None)))
+            _check_param(p, label, i, *(ranges[i] if ranges else (None, None)), range_error=ChannelParameterError)
             for i, p in enumerate(params)
         )
         if kind == CHANNEL and any(isinstance(p, Param) for p in params):
@@ -282,16 +288,16 @@ class Circuit:
 
     def _unitary_op(self, matrix, wires) -> Op:
         if _is_concrete(matrix):
-            matrix = check_unitary(matrix, name=f"unitary on wires {list(np.atleast_1d(wires))}")
+            matrix = check_unitary(matrix, name=f"unitary on wires {_wire_list(wires)}")
         k = int(round(math.log2(np.shape(matrix)[0])))
-        wires = _check_wires(wires, k, self.num_wires, f"unitary{list(np.atleast_1d(wires))}")
+        wires = _check_wires(wires, k, self.num_wires, f"unitary{_wire_list(wires)}")
         return _trusted(Op("unitary", wires, (matrix,), UNITARY))
 
     def _kraus_op(self, kraus, wires) -> Op:
         if _is_concrete(kraus):
-            kraus = check_kraus(kraus, name=f"kraus on wires {list(np.atleast_1d(wires))}")
+            kraus = check_kraus(kraus, name=f"kraus on wires {_wire_list(wires)}")
         k = int(round(math.log2(np.shape(kraus)[-1])))
-        wires = _check_wires(wires, k, self.num_wires, f"kraus{list(np.atleast_1d(wires))}")
+        wires = _check_wires(wires, k, self.num_wires, f"kraus{_wire_list(wires)}")
         return _trusted(Op("kraus", wires, (kraus,), KRAUS))
 
     def _append(self, op: Op) -> Circuit:
@@ -345,11 +351,10 @@ class Circuit:
             missing = [n for n in names if n not in values]
             extra = [k for k in values if k not in names]
             if missing or extra:
-                raise ParameterError(
-                    f"bind: missing values for {missing}" * bool(missing)
-                    + ("; " if missing and extra else "")
-                    + f"bind: unknown parameter names {extra}" * bool(extra)
+                problems = ([f"missing values for {missing}"] if missing else []) + (
+                    [f"unknown parameter names {extra}"] if extra else []
                 )
+                raise ParameterError("bind: " + "; ".join(problems))
             table = dict(values)
         else:
             shape = np.shape(values)

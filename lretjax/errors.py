@@ -23,6 +23,10 @@ class NoiseError(LretError, ValueError):
     """A channel or noise model is malformed: not trace-preserving, probability out of range."""
 
 
+class ChannelParameterError(NoiseError, CircuitError):
+    """A channel strength is outside its range (a noise error placed in a circuit)."""
+
+
 class ObservableError(LretError, ValueError):
     """An observable does not fit the state: bad Pauli letter, wrong length, wrong shape."""
 

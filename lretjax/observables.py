@@ -106,9 +106,12 @@ def as_observable(obs, num_wires: int) -> PauliSum | DenseObservable:
                 raise ObservableError(f"observable wire {w} out of range for {num_wires} wires")
         return obs
     if isinstance(obs, PauliSum):
-        for p in obs.paulis:
-            parse_pauli(p, num_wires)
-        return obs
+        coeffs = jnp.asarray(obs.coeffs)
+        if coeffs.shape != (len(obs.paulis),):
+            raise ObservableError(
+                f"PauliSum has {len(obs.paulis)} Pauli strings but coefficients of shape {coeffs.shape}"
+            )
+        return PauliSum(tuple(parse_pauli(p, num_wires) for p in obs.paulis), coeffs)
     if isinstance(obs, str):
         return PauliSum((parse_pauli(obs, num_wires),), jnp.ones((1,)))
     if isinstance(obs, Mapping):

@@ -3,8 +3,8 @@
 Two paths share one evolution function:
 - traced (inside the caller's jit/grad/vmap): every width is static, min(m * width, max_rank)
   after each channel, so one trace serves every parameter vector;
-- eager (concrete inputs): the circuit runs in jitted segments whose width follows the rank
-  actually needed (powers of two), so a run that needs rank 20 never pays for max_rank 1024.
+- eager (concrete inputs): op by op through small jitted steps whose width follows the rank
+  actually kept (powers of two), so a run that needs rank 20 never pays for max_rank 1024.
   Both keep exactly the same eigen-directions.
 """
 
@@ -24,11 +24,6 @@ from .resources import check_fits
 from .state import LowRankState, as_state, complex_dtype, zero_state
 
 DEFAULT_MAX_RANK = 64
-# Channels per eagerly compiled segment: more means fewer host round trips and compilations,
-# fewer means the width tracks the rank more closely.
-SEGMENT_CHANNELS = 8
-# Smallest eager cap: below this a wider segment costs nothing and saves reruns.
-_MIN_CAP = 16
 
 
 def _evolve(state: LowRankState, ops: Sequence[Op], cap: int, epsilon):
@@ -50,27 +45,18 @@ def _evolve(state: LowRankState, ops: Sequence[Op], cap: int, epsilon):
     return LowRankState(L, discarded, rank, n), wanted
 
 
-@functools.partial(jax.jit, static_argnames=("structure", "cap"))
-def _run_segment(state: LowRankState, leaves, epsilon, *, structure, cap):
-    ops = jax.tree_util.tree_unflatten(structure, leaves).ops
-    return _evolve(state, ops, cap, epsilon)
+@functools.partial(jax.jit, static_argnames=("wires", "num_wires"))
+def _gate_step(L, u, *, wires, num_wires):
+    return apply_matrix(L, u, wires, num_wires)
+
+
+@functools.partial(jax.jit, static_argnames=("wires", "num_wires", "cap"))
+def _channel_step(L, kraus, epsilon, *, wires, num_wires, cap):
+    return truncate(apply_channel(L, kraus, wires, num_wires), cap, epsilon)
 
 
 def _next_pow2(k: int) -> int:
     return 1 << max(int(k) - 1, 0).bit_length()
-
-
-def _segments(circuit: Circuit, per: int) -> list[Circuit]:
-    out, cur, chans = [], [], 0
-    for op in circuit.ops:
-        cur.append(op)
-        chans += op.is_channel
-        if chans == per:
-            out.append(cur)
-            cur, chans = [], 0
-    if cur:
-        out.append(cur)
-    return [Circuit(circuit.num_wires, seg) for seg in out]
 
 
 def _is_traced(tree) -> bool:
@@ -83,7 +69,10 @@ def check_settings(max_rank, epsilon) -> None:
     if max_rank < 1:
         raise SimulationConfigError(f"max_rank must be at least 1, got {max_rank}")
     if not isinstance(epsilon, jax.core.Tracer):
-        e = float(epsilon)
+        try:
+            e = float(epsilon)
+        except (TypeError, ValueError):
+            raise SimulationConfigError(f"epsilon must be a number in [0, 1), got {epsilon!r}") from None
         if not 0.0 <= e < 1.0:
             raise SimulationConfigError(f"epsilon must lie in [0, 1), got {epsilon!r}")
 
@@ -121,9 +110,9 @@ def simulate(
             f"the circuit has unbound parameters {list(circuit.parameters)}; pass params=..."
         )
     n = circuit.num_wires
-    state = zero_state(n) if initial_state is None else as_state(initial_state, n)
     max_kraus = max((op.num_kraus for op in circuit.ops), default=1)
-    check_fits(n, min(max_rank, 2**n), max_kraus, complex_dtype())
+    check_fits(n, min(max_rank, 2**n), max_kraus, complex_dtype())  # before allocating anything
+    state = zero_state(n) if initial_state is None else as_state(initial_state, n)
 
     if _is_traced((circuit, state, epsilon)):
         return _evolve(state, circuit.ops, max_rank, epsilon)[0]
@@ -131,21 +120,23 @@ def simulate(
 
 
 def _simulate_eager(circuit, state, max_rank, epsilon, progress) -> LowRankState:
-    total, done = len(circuit.ops), 0
-    epsilon = jnp.asarray(epsilon, jnp.finfo(state.L.dtype).dtype)
-    for seg in _segments(circuit, SEGMENT_CHANNELS):
-        leaves, structure = jax.tree_util.tree_flatten(seg)
-        cap = min(max_rank, max(2 * state.width, _MIN_CAP))
-        while True:
-            out, wanted = _run_segment(state, leaves, epsilon, structure=structure, cap=cap)
-            wanted = int(wanted)
-            if wanted <= cap or cap >= max_rank:
-                break
-            # The cap bit harder than epsilon asked: rerun this segment wider.
-            cap = min(max_rank, 2 * _next_pow2(wanted))
-        width = min(out.width, _next_pow2(max(int(out.rank), 1)))
-        state = LowRankState(out.L[:, :width], out.discarded, out.rank, out.num_wires)
-        done += len(seg.ops)
-        if progress is not None:
-            progress(done, total)
-    return state
+    """Op by op, each op a small jitted step keyed by (wires, width): the compiled steps are
+    shared by every circuit on the same wires. After a channel the width shrinks to the next
+    power of two above the rank actually kept, so cost follows the rank, not max_rank."""
+    n, total = circuit.num_wires, len(circuit.ops)
+    L, discarded, rank = state.L, state.discarded, state.rank
+    epsilon = jnp.asarray(epsilon, jnp.finfo(L.dtype).dtype)
+    report_every = max(total // 100, 1)
+    for i, op in enumerate(circuit.ops):
+        if op.is_channel:
+            # Cap at the stacked width (or max_rank): the epsilon rule alone decides the rank.
+            cap = min(max_rank, op.num_kraus * L.shape[1])
+            t = _channel_step(L, op.kraus(), epsilon, wires=op.wires, num_wires=n, cap=cap)
+            rank = int(t.rank)
+            L = t.L[:, : min(cap, _next_pow2(max(rank, 1)))]
+            discarded = discarded + t.discarded
+        else:
+            L = _gate_step(L, op.matrix(), wires=op.wires, num_wires=n)
+        if progress is not None and ((i + 1) % report_every == 0 or i + 1 == total):
+            progress(i + 1, total)
+    return LowRankState(L, discarded, jnp.asarray(rank, jnp.int32), n)
