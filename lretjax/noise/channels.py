@@ -1,17 +1,24 @@
 """Kraus channels: the noise a circuit can hold, each a function of traced parameters.
 
-Conventions follow PennyLane: ``depolarizing(p)`` is (1-p) rho + p/3 (X rho X + Y rho Y + Z rho Z),
-``depolarizing2(p)`` spreads p evenly over the 15 non-identity two-wire Paulis, amplitude and phase
-damping take the decay probability gamma. Every Kraus set here satisfies sum K^dagger K = I
-exactly for parameters in range; user sets are checked at the front door.
+Conventions follow PennyLane where it has the channel: ``depolarizing(p)`` is
+(1-p) rho + p/3 (X rho X + Y rho Y + Z rho Z), ``depolarizing2(p)`` spreads p evenly over the 15
+non-identity two-wire Paulis, amplitude and phase damping take the decay probability gamma,
+``generalized_amplitude_damping(gamma, p)`` relaxes towards p|0><0| + (1-p)|1><1|. The channels
+real devices need beyond these (thermal relaxation, Pauli channels, reset, coherent errors) are
+written out with their formulas in docs/noise.md. Every Kraus set here satisfies
+sum K^dagger K = I for parameters in range; user sets are checked at the front door.
+
+Square roots of probabilities go through ``kraus_sqrt``, whose derivative stays finite and
+exact for the channel at p = 0, so ``jax.grad`` with respect to a noise strength works there too.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -56,9 +63,27 @@ PAULIS_1 = np.stack([_I, _X, _Y, _Z]).astype(complex)
 PAULIS_2 = np.stack([np.kron(a, b) for a, b in itertools.product(PAULIS_1, PAULIS_1)])
 
 
+# Kraus amplitudes are clamped to sqrt(1e-30) = 1e-15 at p = 0: the channel moves by 1e-30 (far
+# below round-off), and in exchange the amplitude times its derivative, which is all the channel
+# depends on, is exactly 1/2 at every p >= 0 instead of 0 * inf.
+_TINY = 1e-30
+
+
+@jax.custom_jvp
+def kraus_sqrt(x):
+    """sqrt(x) for Kraus amplitudes: finite derivative at 0 that keeps d(K rho K^dagger)/dp exact."""
+    return jnp.sqrt(jnp.maximum(x, _TINY))
+
+
+@kraus_sqrt.defjvp
+def _kraus_sqrt_jvp(primals, tangents):
+    y = kraus_sqrt(primals[0])
+    return y, tangents[0] / (2 * y)
+
+
 def pauli_mixture(probs, paulis: np.ndarray) -> jnp.ndarray:
     """Kraus operators sqrt(p_i) P_i of a Pauli (mixed-unitary) channel."""
-    return _c(jnp.sqrt(jnp.asarray(probs))[:, None, None] * paulis)
+    return _c(kraus_sqrt(jnp.asarray(probs))[:, None, None] * paulis)
 
 
 def depolarizing(p):
@@ -70,27 +95,136 @@ def depolarizing2(p):
 
 
 def bit_flip(p):
-    return pauli_mixture(jnp.stack([1 - p, p]), PAULIS_1[jnp.array([0, 1])])
+    return pauli_mixture(jnp.stack([1 - p, p]), PAULIS_1[np.array([0, 1])])
 
 
 def bit_phase_flip(p):
-    return pauli_mixture(jnp.stack([1 - p, p]), PAULIS_1[jnp.array([0, 2])])
+    return pauli_mixture(jnp.stack([1 - p, p]), PAULIS_1[np.array([0, 2])])
 
 
 def phase_flip(p):
-    return pauli_mixture(jnp.stack([1 - p, p]), PAULIS_1[jnp.array([0, 3])])
+    return pauli_mixture(jnp.stack([1 - p, p]), PAULIS_1[np.array([0, 3])])
 
 
 def amplitude_damping(gamma):
-    k0 = jnp.array([[1, 0], [0, jnp.sqrt(1 - gamma)]])
-    k1 = jnp.array([[0, jnp.sqrt(gamma)], [0, 0]])
+    k0 = jnp.array([[1, 0], [0, kraus_sqrt(1 - gamma)]])
+    k1 = jnp.array([[0, kraus_sqrt(gamma)], [0, 0]])
     return _c(jnp.stack([k0, k1]))
 
 
 def phase_damping(gamma):
-    k0 = jnp.array([[1, 0], [0, jnp.sqrt(1 - gamma)]])
-    k1 = jnp.array([[0, 0], [0, jnp.sqrt(gamma)]])
+    k0 = jnp.array([[1, 0], [0, kraus_sqrt(1 - gamma)]])
+    k1 = jnp.array([[0, 0], [0, kraus_sqrt(gamma)]])
     return _c(jnp.stack([k0, k1]))
+
+
+def generalized_amplitude_damping(gamma, p):
+    """Damping with rate gamma towards the thermal state p|0><0| + (1-p)|1><1| (PennyLane)."""
+    s, t = kraus_sqrt(p), kraus_sqrt(1 - p)
+    g, h = kraus_sqrt(gamma), kraus_sqrt(1 - gamma)
+    z = jnp.zeros_like(g)
+    k0 = s * jnp.array([[1 + z, z], [z, h]])
+    k1 = s * jnp.array([[z, g], [z, z]])
+    k2 = t * jnp.array([[h, z], [z, 1 + z]])
+    k3 = t * jnp.array([[z, z], [g, z]])
+    return _c(jnp.stack([k0, k1, k2, k3]))
+
+
+def thermal_relaxation(t1, t2, tg, pe):
+    """Thermal relaxation for a time tg: T1 decay towards excited population pe, T2 dephasing.
+
+    The map (as Qiskit Aer's ``thermal_relaxation_error``): with r = 1 - exp(-tg/T1),
+    rho00' = (1 - pe r) rho00 + (1 - pe) r rho11,  rho11' = pe r rho00 + (1 - (1 - pe) r) rho11,
+    rho01' = exp(-tg/T2) rho01. Its Choi matrix is the 2x2 block [[a, c], [c, b]] (a = 1 - pe r,
+    b = 1 - (1 - pe) r, c = exp(-tg/T2)) on |00>, |11> plus the two jump terms. The Kraus set is
+    the Cholesky factor of that block (closed form, so it is jittable and smooth, with no
+    eigendecomposition), which covers T2 > T1 where no split into amplitude and phase damping
+    exists; it is completely positive iff a b >= c^2, guaranteed by T2 <= 2 T1.
+    """
+    r = 1 - jnp.exp(-tg / t1)
+    c = jnp.exp(-tg / t2)
+    a = 1 - pe * r
+    b = 1 - (1 - pe) * r
+    sa = kraus_sqrt(a)
+    z = jnp.zeros_like(sa)
+    k0 = jnp.array([[sa, z], [z, c / sa]])
+    k1 = jnp.array([[z, z], [z, kraus_sqrt(b - c * c / a)]])
+    k2 = jnp.array([[z, kraus_sqrt((1 - pe) * r)], [z, z]])
+    k3 = jnp.array([[z, z], [kraus_sqrt(pe * r), z]])
+    return _c(jnp.stack([k0, k1, k2, k3]))
+
+
+def pauli_channel(px, py, pz):
+    """rho -> (1 - px - py - pz) rho + px X rho X + py Y rho Y + pz Z rho Z."""
+    return pauli_mixture(jnp.stack([1 - px - py - pz, px, py, pz]), PAULIS_1)
+
+
+PAULI_LABELS_2 = tuple(a + b for a in "IXYZ" for b in "IXYZ")
+
+
+def pauli_channel2(*probs):
+    """Two-wire Pauli channel: probs for the 15 labels IX, IY, IZ, XI, ..., ZZ (first letter = first wire)."""
+    p = jnp.stack(probs)
+    return pauli_mixture(jnp.concatenate([jnp.stack([1 - jnp.sum(p)]), p]), PAULIS_2)
+
+
+def correlated_pauli(pxx, pyy, pzz):
+    """The same Pauli on both wires: rho -> p0 rho + pxx XX rho XX + pyy YY rho YY + pzz ZZ rho ZZ."""
+    return pauli_mixture(jnp.stack([1 - pxx - pyy - pzz, pxx, pyy, pzz]), PAULIS_2[np.array([0, 5, 10, 15])])
+
+
+def reset():
+    """Reset to |0>: rho -> Tr(rho) |0><0|."""
+    return _c(np.array([[[1, 0], [0, 0]], [[0, 1], [0, 0]]]))
+
+
+def reset_error(p0, p1):
+    """With probability p0 reset to |0>, with p1 reset to |1>, else leave alone (Qiskit/PennyLane)."""
+    s0, s1, s = kraus_sqrt(p0), kraus_sqrt(p1), kraus_sqrt(1 - p0 - p1)
+    z = jnp.zeros_like(s)
+    return _c(jnp.stack([
+        jnp.array([[s, z], [z, s]]),
+        jnp.array([[s0, z], [z, z]]),
+        jnp.array([[z, s0], [z, z]]),
+        jnp.array([[z, z], [s1, z]]),
+        jnp.array([[z, z], [z, s1]]),
+    ]))
+
+
+def over_rotation(theta, phi):
+    """Coherent error exp(-i theta/2 (cos(phi) X + sin(phi) Y)): a drive over-rotated by theta."""
+    c, s = jnp.cos(theta / 2), jnp.sin(theta / 2)
+    e = jnp.exp(-1j * phi)
+    u = jnp.array([[c, -1j * s * e], [-1j * s * jnp.conj(e), c]])
+    return _c(u[None])
+
+
+def zz_crosstalk(theta):
+    """Coherent two-wire error exp(-i theta/2 Z Z) (always-on ZZ coupling)."""
+    a, b = jnp.exp(-0.5j * theta), jnp.exp(0.5j * theta)
+    return _c(jnp.diag(jnp.stack([a, b, b, a]))[None])
+
+
+def _check_sum(name: str, labels: tuple[str, ...], *, total: float = 1.0):
+    def check(*params):
+        s = float(sum(float(p) for p in params))
+        if s > total + 1e-12:
+            terms = ", ".join(f"{lab}={float(p):g}" for lab, p in zip(labels, params, strict=True))
+            raise NoiseError(f"{name}: probabilities sum to {s:.12g} > 1 ({terms})")
+
+    return check
+
+
+def _check_thermal(t1, t2, tg, pe):
+    t1, t2, tg, pe = float(t1), float(t2), float(tg), float(pe)
+    if not t1 > 0 or not t2 > 0:
+        raise NoiseError(f"thermal_relaxation: T1 and T2 must be positive, got T1={t1:g}, T2={t2:g}")
+    if not tg >= 0:
+        raise NoiseError(f"thermal_relaxation: gate time must be >= 0, got {tg:g}")
+    if t2 > 2 * t1 * (1 + 1e-12):
+        raise NoiseError(
+            f"thermal_relaxation: T2={t2:g} > 2*T1={2 * t1:g} is unphysical (not completely positive)"
+        )
 
 
 _UNIT = ((0.0, 1.0),)
@@ -102,6 +236,19 @@ _SPECS = [
     ChannelSpec("bit_flip", 1, 1, 2, bit_flip, _UNIT),
     ChannelSpec("phase_flip", 1, 1, 2, phase_flip, _UNIT),
     ChannelSpec("bit_phase_flip", 1, 1, 2, bit_phase_flip, _UNIT),
+    ChannelSpec("generalized_amplitude_damping", 1, 2, 4, generalized_amplitude_damping, _UNIT * 2),
+    ChannelSpec("thermal_relaxation", 1, 4, 4, thermal_relaxation,
+                ((0.0, np.inf), (0.0, np.inf), (0.0, np.inf), (0.0, 1.0)), _check_thermal),
+    ChannelSpec("pauli_channel", 1, 3, 4, pauli_channel, _UNIT * 3,
+                _check_sum("pauli_channel", ("px", "py", "pz"))),
+    ChannelSpec("pauli_channel2", 2, 15, 16, pauli_channel2, _UNIT * 15,
+                _check_sum("pauli_channel2", PAULI_LABELS_2[1:])),
+    ChannelSpec("correlated_pauli", 2, 3, 4, correlated_pauli, _UNIT * 3,
+                _check_sum("correlated_pauli", ("pxx", "pyy", "pzz"))),
+    ChannelSpec("reset", 1, 0, 2, reset),
+    ChannelSpec("reset_error", 1, 2, 5, reset_error, _UNIT * 2, _check_sum("reset_error", ("p0", "p1"))),
+    ChannelSpec("over_rotation", 1, 2, 1, over_rotation, ((-np.inf, np.inf),) * 2),
+    ChannelSpec("zz_crosstalk", 2, 1, 1, zz_crosstalk, ((-np.inf, np.inf),)),
 ]
 
 CHANNELS: dict[str, ChannelSpec] = {c.name: c for c in _SPECS}
@@ -114,6 +261,12 @@ ALIASES = {
     "bitflip": "bit_flip",
     "phaseflip": "phase_flip",
     "bitphaseflip": "bit_phase_flip",
+    "generalizedamplitudedamping": "generalized_amplitude_damping",
+    "thermalrelaxationerror": "thermal_relaxation",
+    "thermal_relaxation_error": "thermal_relaxation",
+    "paulierror": "pauli_channel",
+    "resetchannel": "reset_error",
+    "reseterror": "reset_error",
 }
 
 
