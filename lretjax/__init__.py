@@ -15,6 +15,7 @@ from .errors import (
 from .gates import GATES, gate_matrix
 from .measure import counts, expval, fidelity, probabilities, purity, sample, to_density_matrix
 from .noise.channels import CHANNELS
+from .noise.model import NoiseModel
 from .observables import DenseObservable, PauliSum, dense_observable
 from .simulate import simulate
 from .state import LowRankState
@@ -24,7 +25,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Circuit", "Op", "Param", "simulate", "LowRankState",
     "probabilities", "expval", "sample", "counts", "purity", "fidelity", "to_density_matrix",
-    "PauliSum", "DenseObservable", "dense_observable", "GATES", "CHANNELS", "gate_matrix",
+    "NoiseModel", "PauliSum", "DenseObservable", "dense_observable", "GATES", "CHANNELS", "gate_matrix",
     "LretError", "CircuitError", "ParameterError", "NotUnitaryError", "NoiseError",
     "ObservableError", "QasmError", "ResourceError", "SimulationConfigError",
 ]

@@ -10,8 +10,8 @@ gates stay differentiable and traceable.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import jax.numpy as jnp
 import numpy as np
@@ -127,6 +127,9 @@ def rzz(t):
     return _c(jnp.diag(jnp.array([e, jnp.conj(e), jnp.conj(e), e])))
 
 
+# Echoed cross-resonance (IBM Eagle's native two-wire gate): (X(x)I - Y(x)X)/sqrt(2) with the first
+# wire high, i.e. Qiskit's (IX - XY)/sqrt(2) read little-endian.
+_ECR = _SQ2 * np.array([[0, 0, 1, 1j], [0, 0, 1j, 1], [1, -1j, 0, 0], [-1j, 1, 0, 0]])
 _SWAP = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
 _ISWAP = np.array([[1, 0, 0, 0], [0, 0, 1j, 0], [0, 1j, 0, 0], [0, 0, 0, 1]])
 
@@ -154,6 +157,7 @@ _SPECS = [
     GateSpec("ch", 2, 0, _const(_np_controlled(_H))),
     GateSpec("swap", 2, 0, _const(_SWAP)),
     GateSpec("iswap", 2, 0, _const(_ISWAP)),
+    GateSpec("ecr", 2, 0, _const(_ECR)),
     GateSpec("crx", 2, 1, lambda t: controlled(rx(t))),
     GateSpec("cry", 2, 1, lambda t: controlled(ry(t))),
     GateSpec("crz", 2, 1, lambda t: controlled(rz(t)), diagonal=True),

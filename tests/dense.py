@@ -93,6 +93,8 @@ GATES = {
     "rzz": lambda t: pauli_exp(t, kron(Z, Z)),
     "ccx": lambda: ctrl(X, 2),
     "cswap": lambda: ctrl(swap_matrix()),
+    # Qiskit's echoed cross-resonance gate (IX - XY)/sqrt(2), little-endian, so its q0 is our first wire.
+    "ecr": lambda: (kron(X, I2) - kron(Y, X)) / np.sqrt(2),
 }
 
 # Independent spelling table: what each alias must mean.
