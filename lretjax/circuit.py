@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -277,7 +278,9 @@ class Circuit:
         if len(params) != npar:
             raise CircuitError(f"{label}: takes {npar} parameter(s), got {len(params)}")
         params = tuple(
-            _check_param(p, label, i, *(ranges[i] if ranges else (None, None)), range_error=ChannelParameterError)
+            _check_param(
+                p, label, i, *(ranges[i] if ranges else (None, None)), range_error=ChannelParameterError
+            )
             for i, p in enumerate(params)
         )
         if kind == CHANNEL and any(isinstance(p, Param) for p in params):

@@ -7,7 +7,7 @@ and expectation values are those of the truncated state; both are within ``disca
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +32,7 @@ def _check_wires(wires, n: int) -> tuple[int, ...]:
     return wires
 
 
-def probabilities(state: LowRankState, wires: Sequence[int] | None = None) -> Float[Array, "outcomes"]:
+def probabilities(state: LowRankState, wires: Sequence[int] | None = None) -> Float[Array, " outcomes"]:
     """Outcome probabilities of measuring ``wires`` (all by default), index with the first wire high."""
     n = state.num_wires
     p = jnp.sum(jnp.abs(state.L) ** 2, axis=1)
@@ -78,7 +78,7 @@ def counts(bits) -> dict[str, int]:
     """Histogram of sampled bit rows as {'0101': count}, most frequent first."""
     arr = np.asarray(bits)
     keys, num = np.unique(arr, axis=0, return_counts=True)
-    table = {"".join(str(int(b)) for b in row): int(c) for row, c in zip(keys, num)}
+    table = {"".join(str(int(b)) for b in row): int(c) for row, c in zip(keys, num, strict=False)}
     return dict(sorted(table.items(), key=lambda kv: -kv[1]))
 
 

@@ -10,8 +10,8 @@ Accepted spellings (``as_observable``):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -63,7 +63,7 @@ class PauliSum:
 
     def __repr__(self) -> str:
         try:
-            terms = [f"{float(c):+g}*{p}" for c, p in zip(self.coeffs, self.paulis)]
+            terms = [f"{float(c):+g}*{p}" for c, p in zip(self.coeffs, self.paulis, strict=False)]
         except (TypeError, jax.errors.ConcretizationTypeError):
             terms = list(self.paulis)
         return f"PauliSum({' '.join(terms)})"

@@ -11,7 +11,7 @@ Two paths share one evolution function:
 from __future__ import annotations
 
 import functools
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -50,9 +50,14 @@ def _gate_step(L, u, *, wires, num_wires):
     return apply_matrix(L, u, wires, num_wires)
 
 
-@functools.partial(jax.jit, static_argnames=("wires", "num_wires", "cap"))
-def _channel_step(L, kraus, epsilon, *, wires, num_wires, cap):
-    return truncate(apply_channel(L, kraus, wires, num_wires), cap, epsilon)
+@functools.partial(jax.jit, static_argnames=("wires", "num_wires"))
+def _stack_step(L, kraus, *, wires, num_wires):
+    return apply_channel(L, kraus, wires, num_wires)
+
+
+# Truncation holds the eigensolver, by far the slowest thing to compile; it does not depend on
+# the wires, so it is compiled once per (width, cap) and shared by every channel.
+_truncate_step = jax.jit(truncate, static_argnames=("max_rank",))
 
 
 def _next_pow2(k: int) -> int:
@@ -131,7 +136,8 @@ def _simulate_eager(circuit, state, max_rank, epsilon, progress) -> LowRankState
         if op.is_channel:
             # Cap at the stacked width (or max_rank): the epsilon rule alone decides the rank.
             cap = min(max_rank, op.num_kraus * L.shape[1])
-            t = _channel_step(L, op.kraus(), epsilon, wires=op.wires, num_wires=n, cap=cap)
+            stacked = _stack_step(L, op.kraus(), wires=op.wires, num_wires=n)
+            t = _truncate_step(stacked, max_rank=cap, epsilon=epsilon)
             rank = int(t.rank)
             L = t.L[:, : min(cap, _next_pow2(max(rank, 1)))]
             discarded = discarded + t.discarded
