@@ -1,0 +1,209 @@
+"""Qiskit circuits to and from lretjax circuits (Qiskit is imported only when these run).
+
+Bit order is converted here and nowhere else, as in :mod:`lretjax.noise.qiskit`: Qiskit qubit
+``q[i]`` is lretjax wire ``i`` and named gates keep their meaning wire for wire (``cx`` on
+``[c, t]``). Only matrices change: a Qiskit matrix on qubits ``(q0, q1, ...)`` has ``q0`` as its
+least significant bit, so it is the lretjax matrix on wires ``(..., q1, q0)``. Probabilities
+therefore come out indexed with ``q[0]`` as the most significant bit, the reverse of Qiskit's
+bitstrings.
+
+Symbolic parameters cross both ways: a Qiskit ``Parameter`` (or an affine expression of one,
+``2*theta + 1``) becomes a :class:`~lretjax.Param`, and back.
+
+    >>> from qiskit import QuantumCircuit
+    >>> from lretjax.io.qiskit import from_qiskit
+    >>> qc = QuantumCircuit(2); _ = qc.h(0); _ = qc.cx(0, 1)
+    >>> [op.name for op in from_qiskit(qc).ops]
+    ['h', 'cx']
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..circuit import CHANNEL, GATE, KRAUS, UNITARY, Circuit, Op, Param
+from ..errors import CircuitError, ParameterError
+
+__all__ = ["from_qiskit", "to_qiskit"]
+
+# Qiskit instruction name -> lretjax gate, for gates whose matrices agree (up to a global phase,
+# invisible in a density matrix) with qubits mapped wire for wire.
+_FROM = {
+    **{g: g for g in ("id", "x", "y", "z", "h", "s", "sdg", "t", "tdg", "sx", "sxdg", "rx", "ry", "rz",
+                      "p", "u2", "u3", "cx", "cy", "cz", "ch", "swap", "iswap", "ecr", "crx", "cry",
+                      "crz", "cp", "rxx", "ryy", "rzz", "ccx", "cswap")},
+    "u": "u3", "u1": "p", "cu1": "cp", "cnot": "cx", "toffoli": "ccx", "fredkin": "cswap",
+}
+# lretjax gate -> QuantumCircuit method with the same parameter order.
+_TO = {g: g for g in _FROM.values() if g not in ("id", "u2", "u3")} | {"id": "id", "u3": "u", "u2": None}
+_SKIP = frozenset({"barrier", "measure", "delay"})
+
+
+def _exact(op, what: str = "matrix") -> np.ndarray:
+    """An op's matrix or Kraus set in complex128, whatever the process's x64 setting: a
+    complex64 matrix is unitary only to 1e-7, which the other side would reject or carry."""
+    import jax
+
+    with jax.enable_x64(True):
+        return np.asarray(op.matrix() if what == "matrix" else op.kraus(), dtype=complex)
+
+
+def _require_qiskit():
+    try:
+        import qiskit
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        raise ImportError("this needs Qiskit: pip install 'lretjax[qiskit]'") from None
+    return qiskit
+
+
+def _param_from_qiskit(value, where: str):
+    """A float, or a Param for an affine expression of one Qiskit Parameter."""
+    from qiskit.circuit import ParameterExpression
+
+    if not isinstance(value, ParameterExpression):
+        return float(value)
+    params = list(value.parameters)
+    if not params:
+        return float(value)
+    if len(params) > 1:
+        raise ParameterError(f"{where}: parameter {value} depends on several symbols; lretjax keeps "
+                             "one affine symbol per slot (bind the others first)")
+    (p,) = params
+    at = [complex(value.bind({p: x})) for x in (0.0, 1.0, 2.0)]
+    offset, coeff = at[0].real, (at[1] - at[0]).real
+    if any(abs(z.imag) > 1e-12 for z in at) or abs(at[2].real - (offset + 2 * coeff)) > 1e-9:
+        raise ParameterError(f"{where}: parameter {value} is not affine in {p.name} "
+                             "(lretjax symbols are coeff * name + offset)")
+    return Param(p.name, coeff, offset)
+
+
+def _kraus_of(op, where: str) -> np.ndarray:
+    """Stacked Kraus operators (Qiskit order) of an Aer ``QuantumError`` or a ``kraus`` instruction."""
+    from qiskit.quantum_info import Kraus
+
+    try:
+        # Aer wraps a QuantumError appended to a circuit in a QuantumChannelInstruction.
+        error = getattr(op, "_quantum_error", op)
+        channel = error.to_quantumchannel() if hasattr(error, "to_quantumchannel") else op.params
+        ks = Kraus(channel).data
+    except Exception as e:
+        raise CircuitError(f"{where}: cannot read its Kraus operators ({e})") from None
+    return np.stack([np.asarray(k, dtype=complex) for k in ks])
+
+
+def from_qiskit(qc) -> Circuit:
+    """The lretjax circuit of a Qiskit ``QuantumCircuit`` (q[i] -> wire i).
+
+    Standard gates map by name; any other unitary instruction becomes an exact ``unitary`` op
+    (its Qiskit matrix, reordered); Aer ``QuantumError`` and ``kraus`` instructions become
+    exact ``kraus`` ops; ``reset`` becomes the reset channel; ``barrier``, ``delay``
+    and ``measure`` are dropped (lretjax measures every wire at the end). Classically
+    conditioned instructions raise CircuitError.
+    """
+    qiskit = _require_qiskit()
+    if not isinstance(qc, qiskit.QuantumCircuit):
+        raise CircuitError(f"from_qiskit expects a qiskit.QuantumCircuit, got {type(qc).__name__}")
+    if qc.num_qubits < 1:
+        raise CircuitError("the Qiskit circuit has no qubits")
+    ops: list = []
+    for idx, inst in enumerate(qc.data):
+        op = inst.operation
+        name = op.name
+        qubits = [qc.find_bit(q).index for q in inst.qubits]
+        where = f"Qiskit instruction {idx} ({name} on qubits {qubits})"
+        if getattr(op, "condition", None) is not None or name in ("if_else", "while_loop", "for_loop",
+                                                                    "switch_case"):
+            raise CircuitError(f"{where}: classical control flow has no lretjax form")
+        if name in _SKIP:
+            continue
+        if name == "reset":
+            ops.append(("reset", qubits, []))
+            continue
+        if name in _FROM:
+            params = [_param_from_qiskit(v, where) for v in op.params]
+            ops.append((_FROM[name], qubits, params))
+            continue
+        if name in ("kraus", "quantum_channel") or type(op).__name__ == "QuantumError":
+            ops.append(Op("kraus", tuple(reversed(qubits)), (_kraus_of(op, where),), KRAUS))
+            continue
+        if getattr(op, "is_parameterized", lambda: False)():
+            raise ParameterError(f"{where}: a symbolic {name!r} has no lretjax gate; bind it first")
+        try:
+            from qiskit.quantum_info import Operator
+
+            m = Operator(op).data
+        except Exception as e:
+            raise CircuitError(f"{where}: cannot convert ({e})") from None
+        ops.append(Op("unitary", tuple(reversed(qubits)), (np.asarray(m, dtype=complex),), UNITARY))
+    return Circuit(qc.num_qubits, ops)
+
+
+def _param_to_qiskit(p, table: dict, where: str):
+    if isinstance(p, Param):
+        from qiskit.circuit import Parameter
+
+        sym = table.setdefault(p.name, Parameter(p.name))
+        return sym * p.coeff + p.offset if (p.coeff, p.offset) != (1.0, 0.0) else sym
+    try:
+        v = float(p)
+    except Exception:
+        raise CircuitError(f"cannot convert {where}: parameter is not a concrete number "
+                           "(conversion must happen outside jit)") from None
+    if not math.isfinite(v):
+        raise CircuitError(f"cannot convert {where}: parameter {v} is not finite")
+    return v
+
+
+def to_qiskit(circuit: Circuit, *, skip_channels: bool = False):
+    """A Qiskit ``QuantumCircuit`` of a lretjax circuit (wire i -> q[i]).
+
+    Symbols become Qiskit ``Parameter``s of the same name. User unitaries become
+    ``UnitaryGate``s. Channels become Aer ``QuantumError`` instructions (exact Kraus sets,
+    simulated by ``AerSimulator``) when qiskit-aer is installed; otherwise, or with
+    ``skip_channels=True``, they raise CircuitError or are dropped.
+    """
+    _require_qiskit()
+    from qiskit import QuantumCircuit
+    from qiskit.circuit.library import UnitaryGate
+
+    if not isinstance(circuit, Circuit):
+        raise CircuitError(f"to_qiskit expects a lretjax Circuit, got {type(circuit).__name__}")
+    qc = QuantumCircuit(circuit.num_wires)
+    table: dict = {}
+    for idx, op in enumerate(circuit.ops):
+        where = f"op {idx} ({op.name} on wires {list(op.wires)})"
+        rev = list(reversed(op.wires))
+        if op.kind in (CHANNEL, KRAUS):
+            if skip_channels:
+                continue
+            try:
+                from qiskit.quantum_info import Kraus
+                from qiskit_aer.noise import QuantumError
+            except ImportError:
+                raise CircuitError(f"cannot convert {where}: channels need qiskit-aer "
+                                   "(or pass skip_channels=True to drop them)") from None
+            ks = list(_exact(op, "kraus"))
+            qc.append(QuantumError(Kraus(ks)), rev)
+            continue
+        if op.kind == UNITARY:
+            try:
+                m = np.asarray(op.params[0], dtype=complex)
+            except Exception:
+                raise CircuitError(f"cannot convert {where}: its matrix is not concrete") from None
+            qc.append(UnitaryGate(m, check_input=False), rev)
+            continue
+        if op.kind != GATE:
+            raise CircuitError(f"cannot convert {where}: unknown op kind {op.kind!r}")
+        params = [_param_to_qiskit(p, table, where) for p in op.params]
+        method = _TO.get(op.name)
+        if op.name == "u2":  # Qiskit's u2 is deprecated: U(pi/2, phi, lam) is the same matrix
+            qc.u(math.pi / 2, params[0], params[1], op.wires[0])
+        elif method is not None and hasattr(qc, method):
+            getattr(qc, method)(*params, *op.wires)
+        elif any(isinstance(p, Param) for p in op.params):
+            raise ParameterError(f"cannot convert {where}: a symbolic {op.name!r} has no Qiskit gate")
+        else:
+            qc.append(UnitaryGate(_exact(op), check_input=False), rev)
+    return qc
