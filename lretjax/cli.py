@@ -1,6 +1,10 @@
 """Command line: ``lretjax run circuit.qasm --noise depolarizing=0.01 --max-rank 32 --expval ZZI``.
 
-Exit codes: 0 success, 2 bad input (unreadable file, bad QASM, bad option: the message says
+Subcommands: ``run`` (simulate an OpenQASM 2/3 or LRET JSON file), ``compile`` (optimize,
+print before/after statistics, write QASM), ``bench`` (a quick lretjax-vs-dense comparison) and
+``info`` (versions, devices, optional extras).
+
+Exit codes: 0 success, 2 bad input (unreadable file, bad QASM/JSON, bad option: the message says
 which), 3 resources (the state would not fit), 1 anything unexpected.
 """
 
@@ -56,13 +60,140 @@ def with_gate_noise(circuit, noise: list[tuple[str, float]]):
     return Circuit(circuit.num_wires, ops)
 
 
-def _load_circuit(path: str):
-    from .io.qasm2 import load
+def _format(path: Path) -> str:
+    """'json', 'qasm3' or 'qasm2', from the extension (and the header of a .qasm file)."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return "json"
+    if suffix == ".qasm3":
+        return "qasm3"
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            head = f.read(4096)
+    except OSError as e:
+        raise LretError(f"{path}: cannot read: {e}") from None
+    import re
 
+    body = re.sub(r"//[^\n]*|/\*.*?\*/", " ", head, flags=re.DOTALL)
+    m = re.search(r"OPENQASM\s+([0-9]+)", body)
+    return "qasm3" if m and m.group(1) == "3" else "qasm2"
+
+
+def load_job(path: str) -> tuple:
+    """(circuit, observables {label: observable}, config dict) of a circuit file, by extension:
+    ``.json`` LRET JSON, ``.qasm3`` OpenQASM 3, ``.qasm`` OpenQASM 2 or 3 (from its header)."""
     p = Path(path)
     if not p.is_file():
         raise LretError(f"{path}: no such file")
-    return load(p)
+    kind = _format(p)
+    if kind == "json":
+        from .io.json_format import load_program
+
+        prog = load_program(p)
+        return prog.circuit, dict(prog.observables), prog.config
+    if kind == "qasm3":
+        from .io.qasm3 import load
+
+        return load(p), {}, {}
+    from .io.qasm2 import load
+
+    return load(p), {}, {}
+
+
+def _load_circuit(path: str):
+    return load_job(path)[0]
+
+
+def _parse_params(specs: list[str]) -> dict[str, float]:
+    out = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(f"--param {spec!r}: expected NAME=VALUE with a number")
+    return out
+
+
+def _load_noise_model(path: str):
+    from .noise.model import NoiseModel
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise LretError(f"--noise-model {path}: cannot read: {e.strerror or e}") from None
+    except json.JSONDecodeError as e:
+        raise LretError(f"--noise-model {path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+    return NoiseModel.from_qiskit_dict(data)
+
+
+def _bind(circuit, params: dict[str, float]):
+    from .errors import ParameterError
+
+    if not circuit.parameters:
+        if params:
+            raise ParameterError(f"--param given, but the circuit has no parameters ({sorted(params)})")
+        return circuit
+    missing = [n for n in circuit.parameters if n not in params]
+    if missing:
+        raise ParameterError(f"the circuit has unbound parameters {missing}; give them with "
+                             f"--param {missing[0]}=VALUE")
+    return circuit.bind({n: params[n] for n in circuit.parameters})
+
+
+def _trajectory(circuit, max_rank: int, epsilon: float) -> tuple[list[int], list[int], list[float]]:
+    """(ops done, rank, discarded weight) after every channel: the rank only changes there."""
+    import jax.numpy as jnp
+
+    from .circuit import Circuit
+    from .simulate import simulate
+    from .state import LowRankState
+
+    xs, ranks, disc = [0], [1], [0.0]
+    state, segment, total = None, [], 0.0
+    for i, op in enumerate(circuit.ops):
+        segment.append(op)
+        if op.is_channel or i == len(circuit.ops) - 1:
+            state = simulate(Circuit(circuit.num_wires, segment), max_rank=max_rank, epsilon=epsilon,
+                             initial_state=state)
+            # Each segment starts from a state whose own count is zeroed and the total is kept
+            # here, so every segment's weight is counted once whatever simulate does with it.
+            total += float(state.discarded)
+            xs.append(i + 1)
+            ranks.append(int(state.rank))
+            disc.append(total)
+            state = LowRankState(state.L, jnp.zeros_like(state.discarded), state.rank, state.num_wires)
+            segment = []
+    return xs, ranks, disc
+
+
+def _plot(path: str, circuit, max_rank: int, epsilon: float) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise LretError("--plot needs matplotlib: pip install matplotlib") from None
+    xs, ranks, disc = _trajectory(circuit, max_rank, epsilon)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.step(xs, ranks, where="post", color="C0", label="rank of L")
+    ax.set_xlabel("operations applied")
+    ax.set_ylabel("rank", color="C0")
+    ax2 = ax.twinx()
+    ax2.step(xs, disc, where="post", color="C3", label="discarded weight")
+    ax2.set_ylabel("discarded weight (bounds trace distance)", color="C3")
+    ax.set_title(f"max_rank={max_rank}, epsilon={epsilon:g}")
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as e:
+        raise LretError(f"--plot {path}: cannot write: {e.strerror or e}") from None
+    finally:
+        plt.close(fig)
 
 
 def _run(args) -> dict:
@@ -73,7 +204,19 @@ def _run(args) -> dict:
     from . import measure
     from .simulate import simulate
 
-    circuit = with_gate_noise(_load_circuit(args.circuit), args.noise)
+    circuit, file_obs, config = load_job(args.circuit)
+    # Command-line options win over the file's config, which wins over the defaults.
+    for key, cast, default in (("max_rank", int, 64), ("epsilon", float, 0.0), ("shots", int, 0),
+                               ("seed", int, 0)):
+        if getattr(args, key) is None:
+            try:
+                setattr(args, key, cast(config.get(key, default)))
+            except (TypeError, ValueError):
+                raise LretError(f"{args.circuit}: config.{key} = {config[key]!r} is not a number") from None
+    circuit = _bind(circuit, args.params)
+    if args.noise_model:
+        circuit = _load_noise_model(args.noise_model).apply(circuit)
+    circuit = with_gate_noise(circuit, args.noise)
     t0 = time.perf_counter()
     with _progress(enabled=not args.json and not args.quiet, total=len(circuit.ops)) as report:
         state = simulate(circuit, max_rank=args.max_rank, epsilon=args.epsilon, progress=report)
@@ -93,7 +236,8 @@ def _run(args) -> dict:
         "seconds": seconds,
         "dtype": str(state.L.dtype),
     }
-    result["expval"] = {obs: float(measure.expval(state, obs)) for obs in args.expval}
+    observables = {**file_obs, **{obs: obs for obs in args.expval}}
+    result["expval"] = {label: float(measure.expval(state, obs)) for label, obs in observables.items()}
     k = min(args.top, probs.shape[0])
     order = jax.numpy.argsort(-probs)[:k]
     n = circuit.num_wires
@@ -108,6 +252,9 @@ def _run(args) -> dict:
         result["exact_trace_distance"] = float(
             reference.trace_distance(rho, measure.to_density_matrix(state))
         )
+    if args.plot:
+        _plot(args.plot, circuit, args.max_rank, args.epsilon)
+        result["plot"] = args.plot
     return result
 
 
@@ -163,19 +310,184 @@ def _print_table(r: dict) -> None:
     _console().print(t)
 
 
+def _stats_dict(stats) -> dict:
+    return {"num_wires": stats.num_wires, "num_ops": stats.num_ops, "num_gates": stats.num_gates,
+            "num_channels": stats.num_channels, "two_wire": stats.two_wire, "depth": stats.depth}
+
+
+def _compile(args) -> dict:
+    from .compiler import analyze, compile
+
+    circuit = _load_circuit(args.circuit)
+    if not 0 <= args.level <= 3:
+        raise LretError(f"--level {args.level}: expected 0, 1, 2 or 3")
+    t0 = time.perf_counter()
+    out = compile(circuit, level=args.level, topology=args.topology)
+    seconds = time.perf_counter() - t0
+    result: dict = {"circuit": args.circuit, "level": args.level, "seconds": seconds,
+                    "before": _stats_dict(analyze(circuit))}
+    if args.topology is not None:
+        result.update(topology=args.topology, num_swaps=out.num_swaps,
+                      final_layout=list(out.final_layout))
+        out = out.circuit
+    result["after"] = _stats_dict(analyze(out))
+    if args.output:
+        suffix = Path(args.output).suffix.lower()
+        if suffix == ".json":
+            from .io.json_format import dump
+        elif suffix == ".qasm3" or out.parameters:
+            from .io.qasm3 import dump
+        else:
+            from .io.qasm2 import dump
+        try:
+            dump(out, args.output)
+        except OSError as e:
+            raise LretError(f"--output {args.output}: cannot write: {e.strerror or e}") from None
+        result["output"] = args.output
+    return result
+
+
+def _print_compile(r: dict) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"lretjax compile {Path(r['circuit']).name} (level {r['level']})")
+    for col in ("", "before", "after"):
+        t.add_column(col, justify="right" if col else "left")
+    for key, label in (("num_ops", "ops"), ("num_gates", "gates"), ("two_wire", "two-wire gates"),
+                       ("num_channels", "channels"), ("depth", "depth"), ("num_wires", "wires")):
+        t.add_row(label, str(r["before"][key]), str(r["after"][key]))
+    if "num_swaps" in r:
+        t.add_row("swaps inserted", "", str(r["num_swaps"]))
+    t.caption = f"{r['seconds'] * 1e3:.1f} ms" + (f"; written to {r['output']}" if "output" in r else "")
+    _console().print(t)
+
+
+def bench_circuit(n: int, depth: int, p: float, seed: int = 0):
+    """The LRET paper's family: random rotations + brickwork CZ, depolarizing p after every gate."""
+    import numpy as np
+
+    from .circuit import Circuit
+
+    rng = np.random.default_rng(seed)
+    c = Circuit(n)
+    for layer in range(depth):
+        for w in range(n):
+            c = c.ry(float(rng.uniform(0, np.pi)), w).rz(float(rng.uniform(0, 2 * np.pi)), w)
+        for w in range(layer % 2, n - 1, 2):
+            c = c.cz(w, w + 1)
+    return with_gate_noise(c, [("depolarizing", p)] if p > 0 else [])
+
+
+def _best_time(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _bench(args) -> dict:
+    import jax
+
+    from . import measure, reference
+    from .simulate import simulate
+
+    if not 1 <= args.qubits <= 12:
+        raise LretError(f"--qubits {args.qubits}: the dense reference needs 1 <= qubits <= 12")
+    circuit = bench_circuit(args.qubits, args.depth, args.noise, args.seed)
+
+    def low_rank():
+        s = simulate(circuit, max_rank=args.max_rank)
+        jax.block_until_ready(s.L)
+        return s
+
+    state = low_rank()  # compile once, outside the timing
+    t_lr = _best_time(low_rank, args.repeat)
+    rho = reference.simulate_dense(circuit)
+    t_dense = _best_time(lambda: reference.simulate_dense(circuit), args.repeat)
+    dist = float(reference.trace_distance(rho, measure.to_density_matrix(state)))
+    return {
+        "qubits": args.qubits, "depth": args.depth, "noise": args.noise, "max_rank": args.max_rank,
+        "num_ops": len(circuit.ops), "num_channels": circuit.num_channels, "rank": int(state.rank),
+        "discarded_weight": float(state.discarded), "trace_distance": dist,
+        "lretjax_seconds": t_lr, "dense_seconds": t_dense, "speedup": t_dense / t_lr,
+        "dtype": str(state.L.dtype), "backend": jax.default_backend(),
+    }
+
+
+def _print_bench(r: dict) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"lretjax bench: {r['qubits']} qubits, depth {r['depth']}, p={r['noise']:g}",
+              show_header=False)
+    t.add_column("what", style="bold")
+    t.add_column("value")
+    t.add_row("ops / channels", f"{r['num_ops']} / {r['num_channels']}")
+    t.add_row("final rank (max_rank)", f"{r['rank']} ({r['max_rank']})")
+    t.add_row("discarded weight", f"{r['discarded_weight']:.3e}")
+    t.add_row("trace distance to dense", f"{r['trace_distance']:.3e}")
+    t.add_row("dense / lretjax time", f"{r['speedup']:.2f}x  (best of repeats, {r['backend']}, {r['dtype']})")
+    _console().print(t)
+
+
+def _info(args) -> dict:
+    import importlib.metadata as md
+    import platform
+
+    import jax
+
+    from . import __version__
+
+    def version(pkg: str) -> str | None:
+        try:
+            return md.version(pkg)
+        except md.PackageNotFoundError:
+            return None
+
+    extras = {pkg: version(pkg) for pkg in ("qiskit", "qiskit-aer", "cirq-core", "pennylane", "optax",
+                                             "flax", "mpi4jax", "matplotlib")}
+    return {
+        "lretjax": __version__, "python": platform.python_version(), "jax": jax.__version__,
+        "jaxlib": version("jaxlib"), "numpy": version("numpy"), "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()], "x64": bool(jax.config.jax_enable_x64),
+        "extras": extras,
+    }
+
+
+def _print_info(r: dict) -> None:
+    from rich.table import Table
+
+    t = Table(title="lretjax info", show_header=False)
+    t.add_column("what", style="bold")
+    t.add_column("value")
+    for key in ("lretjax", "python", "jax", "jaxlib", "numpy", "backend"):
+        t.add_row(key, str(r[key]))
+    t.add_row("devices", ", ".join(r["devices"]))
+    for pkg, v in r["extras"].items():
+        t.add_row(pkg, v or "[dim]not installed[/dim]")
+    _console().print(t)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lretjax", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="simulate a noisy OpenQASM 2 circuit")
-    run.add_argument("circuit", help="path to an OpenQASM 2.0 file")
+    run = sub.add_parser("run", help="simulate a noisy circuit file (OpenQASM 2/3, LRET JSON)")
+    run.add_argument("circuit", help="a .qasm (OpenQASM 2 or 3), .qasm3 or .json (LRET) file")
+    run.add_argument("--param", dest="params", action="append", default=[], metavar="NAME=VALUE",
+                     help="value of a symbolic parameter (QASM 3 input, JSON symbol; repeatable)")
+    run.add_argument("--noise-model", metavar="FILE.json",
+                     help="a Qiskit Aer NoiseModel.to_dict() saved as JSON")
     run.add_argument(
         "--noise", action="append", default=[], metavar="NAME=P",
         help="after every gate, this one-wire channel on each wire it touches (repeatable)",
     )
-    run.add_argument("--max-rank", type=int, default=64, help="static cap on the rank of L")
-    run.add_argument("--epsilon", type=float, default=0.0, help="truncation threshold (fraction of trace)")
-    run.add_argument("--shots", type=int, default=0, help="also sample this many shots")
-    run.add_argument("--seed", type=int, default=0, help="PRNG seed for sampling")
+    run.add_argument("--max-rank", type=int, default=None,
+                     help="static cap on the rank of L (default: the file's config, else 64)")
+    run.add_argument("--epsilon", type=float, default=None,
+                     help="truncation threshold, fraction of trace (default: config, else 0)")
+    run.add_argument("--shots", type=int, default=None, help="also sample this many shots")
+    run.add_argument("--seed", type=int, default=None, help="PRNG seed for sampling")
     run.add_argument("--expval", action="append", default=[], metavar="PAULI",
                      help="Pauli string to measure, e.g. ZZI or 'Z0 Z2' (repeatable)")
     run.add_argument("--top", type=int, default=8, help="how many outcomes to list")
@@ -183,6 +495,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--x64", action="store_true", help="complex128 instead of complex64")
     run.add_argument("--json", action="store_true", help="print machine-readable JSON only")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--plot", metavar="OUT.png", help="plot rank and discarded weight along the circuit")
+
+    comp = sub.add_parser("compile", help="optimize a circuit file and write it as QASM")
+    comp.add_argument("circuit", help="a .qasm, .qasm3 or .json file")
+    comp.add_argument("-O", "--level", type=int, default=2, help="optimization level 0-3 (default 2)")
+    comp.add_argument("--topology", help="route onto a device: a bundled name (eagle, heron_r2, ...)")
+    comp.add_argument("-o", "--output", help="write the result (.qasm: OpenQASM 2, .qasm3: OpenQASM 3, "
+                      ".json: LRET JSON)")
+    comp.add_argument("--json", action="store_true", help="print machine-readable JSON only")
+
+    bench = sub.add_parser("bench", help="a quick benchmark: lretjax against a dense density matrix")
+    bench.add_argument("--qubits", type=int, default=8, help="number of qubits (dense reference: <= 12)")
+    bench.add_argument("--depth", type=int, default=6, help="layers of rotations + CZ brickwork")
+    bench.add_argument("--noise", type=float, default=1e-3, help="depolarizing p after every gate")
+    bench.add_argument("--max-rank", type=int, default=32, help="static cap on the rank of L")
+    bench.add_argument("--repeat", type=int, default=3, help="timed repetitions (best is reported)")
+    bench.add_argument("--seed", type=int, default=0, help="seed of the random angles")
+    bench.add_argument("--json", action="store_true", help="print machine-readable JSON only")
+
+    info = sub.add_parser("info", help="versions, devices and optional extras")
+    info.add_argument("--json", action="store_true", help="print machine-readable JSON only")
     return parser
 
 
@@ -190,15 +523,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        args.noise = _parse_noise(args.noise)
+        if args.command == "run":
+            args.noise = _parse_noise(args.noise)
+            args.params = _parse_params(args.params)
     except argparse.ArgumentTypeError as e:
         parser.print_usage(sys.stderr)
         print(f"lretjax: error: {e}", file=sys.stderr)
         return EXIT_INPUT
     except SystemExit as e:  # argparse's own usage errors
         return EXIT_INPUT if e.code else EXIT_OK
+    commands = {"run": (_run, _print_table), "compile": (_compile, _print_compile),
+                "bench": (_bench, _print_bench), "info": (_info, _print_info)}
+    compute, show = commands[args.command]
     try:
-        result = _run(args)
+        result = compute(args)
     except ResourceError as e:
         print(f"lretjax: {e}", file=sys.stderr)
         return EXIT_RESOURCE
@@ -208,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        _print_table(result)
+        show(result)
     return EXIT_OK
 
 

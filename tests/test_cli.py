@@ -2,10 +2,10 @@
 
 import json
 
+import dense
 import numpy as np
 import pytest
 
-import dense
 from lretjax.cli import EXIT_INPUT, EXIT_OK, EXIT_RESOURCE, main
 from lretjax.io.qasm2 import load
 
@@ -101,3 +101,161 @@ def test_too_large_exits_3(tmp_path, capsys):
     path.write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[44];\nh q[0];\n')
     assert main(["run", str(path), "--max-rank", "64"]) == EXIT_RESOURCE
     assert "max_rank" in capsys.readouterr().err
+
+
+# -- file formats, parameters, noise models, plots and the other subcommands -------------------------
+
+DATA = __import__("pathlib").Path(__file__).parent / "data"
+
+QASM3 = """OPENQASM 3.0;
+include "stdgates.inc";
+input float theta;
+qubit[2] q;
+h q[0];
+cx q[0], q[1];
+ry(2 * theta) q[1];
+"""
+
+
+def test_run_lret_json_uses_its_observables_and_config(capsys):
+    from lretjax.io.json_format import load_program
+
+    path = str(DATA / "json" / "lret_bell_noisy.json")
+    rho = dense.evolve(load_program(path).circuit)
+    code, r = _run_json(capsys, "run", path)
+    assert code == EXIT_OK
+    assert r["max_rank"] == 16 and r["epsilon"] == 1e-4  # from the file's config
+    # epsilon truncates: the error of <ZZ> (||ZZ|| = 1) is bounded by the discarded weight
+    assert 0 < abs(r["expval"]["ZZ01"] - dense.expval(rho, "ZZI")) <= r["discarded_weight"]
+    code, r = _run_json(capsys, "run", path, "--epsilon", "0", "--max-rank", "8")
+    assert r["max_rank"] == 8 and r["epsilon"] == 0  # the command line wins over the config
+    assert r["expval"]["ZII"] == pytest.approx(dense.expval(rho, "ZII"), abs=1e-10)
+    assert r["expval"]["ZZ01"] == pytest.approx(dense.expval(rho, "ZZI"), abs=1e-10)
+    assert r["expval"]["0.5*IIX"] == pytest.approx(0.5 * dense.expval(rho, "IIX"), abs=1e-10)
+
+
+@pytest.mark.parametrize("suffix", [".qasm", ".qasm3"])
+def test_run_qasm3_with_params(tmp_path, capsys, suffix):
+    path = tmp_path / f"c{suffix}"
+    path.write_text(QASM3)
+    code, r = _run_json(capsys, "run", str(path), "--param", "theta=0.3", "--expval", "ZZ", "--expval", "IZ")
+    assert code == EXIT_OK
+    from lretjax.io.qasm3 import load
+
+    rho = dense.evolve(load(path), {"theta": 0.3})
+    assert r["expval"]["ZZ"] == pytest.approx(dense.expval(rho, "ZZ"), abs=1e-10)
+    assert r["expval"]["IZ"] == pytest.approx(dense.expval(rho, "IZ"), abs=1e-10)
+    assert main(["run", str(path)]) == EXIT_INPUT
+    assert "--param theta=" in capsys.readouterr().err
+    assert main(["run", str(path), "--param", "theta"]) == EXIT_INPUT
+    assert "NAME=VALUE" in capsys.readouterr().err
+
+
+def test_noise_model_file(tmp_path, capsys):
+    qiskit_aer = pytest.importorskip("qiskit_aer")
+    from qiskit_aer.noise import depolarizing_error
+
+    model = qiskit_aer.noise.NoiseModel()
+    model.add_all_qubit_quantum_error(depolarizing_error(0.08, 1), ["h"])
+    model.add_all_qubit_quantum_error(depolarizing_error(0.1, 2), ["cx"])
+    nm = tmp_path / "noise.json"
+    nm.write_text(json.dumps(model.to_dict(serializable=True)))
+    path = tmp_path / "bell.qasm"
+    path.write_text(BELL_NOISY)
+    code, r = _run_json(capsys, "run", str(path), "--noise-model", str(nm), "--expval", "ZZI")
+    assert code == EXIT_OK
+    # Reference: Qiskit's depolarizing(lam) on k qubits is rho -> (1 - lam) rho + lam * (the
+    # Pauli twirl of rho over those qubits), written out here.
+    base = load(path)
+    rho = np.zeros((8, 8), complex)
+    rho[0, 0] = 1
+    for op in base.ops:
+        u = dense.embed(dense.op_kraus(op)[0], op.wires, 3)
+        rho = u @ rho @ u.conj().T
+        lam = {"h": 0.08, "cx": 0.1}.get(op.name)
+        if lam is not None:
+            k = len(op.wires)
+            mixed = np.zeros_like(rho)
+            for pa in range(4**k):
+                letters = "".join("IXYZ"[(pa >> (2 * j)) & 3] for j in range(k))
+                full = ["I"] * 3
+                for w, ch in zip(op.wires, letters, strict=True):
+                    full[w] = ch
+                pm = dense.pauli_matrix("".join(full))
+                mixed += pm @ rho @ pm / 4**k
+            rho = (1 - lam) * rho + lam * mixed
+    assert r["num_channels"] == 2
+    assert r["expval"]["ZZI"] == pytest.approx(dense.expval(rho, "ZZI"), abs=1e-10)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["run", str(path), "--noise-model", str(bad)]) == EXIT_INPUT
+    assert "bad.json:1:" in capsys.readouterr().err
+
+
+def test_plot_writes_a_png(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "bell.qasm"
+    path.write_text(BELL_NOISY)
+    out = tmp_path / "rank.png"
+    code, r = _run_json(capsys, "run", str(path), "--noise", "depolarizing=0.1", "--max-rank", "3",
+                        "--plot", str(out))
+    assert code == EXIT_OK and r["plot"] == str(out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from lretjax import Circuit
+    from lretjax.cli import _trajectory
+
+    c = Circuit(3).h(0).depolarizing(0.1, 0).depolarizing(0.1, 1).cx(0, 1)
+    xs, ranks, disc = _trajectory(c, 64, 0.0)
+    assert xs == [0, 2, 3, 4] and disc[-1] < 1e-12
+    for x, rank in zip(xs, ranks, strict=True):  # no truncation at max_rank 64: the exact rank
+        rho = dense.evolve(Circuit(3, c.ops[:x]))
+        assert rank == np.linalg.matrix_rank(rho, tol=1e-10)
+
+
+def test_compile_writes_equivalent_qasm(tmp_path, capsys):
+    src = DATA / "qasm" / "tof_3.qasm"
+    out = tmp_path / "opt.qasm"
+    code = main(["compile", str(src), "-O", "2", "-o", str(out), "--json"])
+    assert code == EXIT_OK
+    r = json.loads(capsys.readouterr().out)
+    assert r["after"]["num_gates"] <= r["before"]["num_gates"] and r["output"] == str(out)
+    a, b = load(src), load(out)
+    n = a.num_wires
+
+    def unitary(c):
+        u = np.eye(2**n, dtype=complex)
+        for op in c.ops:
+            u = dense.embed(dense.op_kraus(op)[0], op.wires, n) @ u
+        return u
+
+    ua, ub = unitary(a), unitary(b)
+    i = np.unravel_index(np.argmax(abs(ua)), ua.shape)
+    np.testing.assert_allclose(ub, ub[i] / ua[i] * ua, atol=1e-9)
+    assert main(["compile", str(src)]) == EXIT_OK
+    assert "before" in capsys.readouterr().out
+    assert main(["compile", str(src), "-O", "7"]) == EXIT_INPUT
+
+
+def test_bench_and_info(capsys):
+    assert main(["bench", "--qubits", "2", "--depth", "1", "--repeat", "1", "--json"]) == EXIT_OK
+    r = json.loads(capsys.readouterr().out)
+    assert r["trace_distance"] <= r["discarded_weight"] + 1e-6 and r["speedup"] > 0
+    assert main(["bench", "--qubits", "20"]) == EXIT_INPUT
+    assert "12" in capsys.readouterr().err
+    assert main(["info", "--json"]) == EXIT_OK
+    r = json.loads(capsys.readouterr().out)
+    assert r["jax"] and r["devices"] and "qiskit" in r["extras"]
+    assert main(["info"]) == EXIT_OK and "jax" in capsys.readouterr().out
+
+
+def test_unknown_subcommand_and_missing_json(tmp_path, capsys):
+    assert main(["frobnicate"]) == EXIT_INPUT
+    assert main(["run", str(tmp_path / "nope.json")]) == EXIT_INPUT
+    assert "no such file" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"circuit": {"num_qubits": 1, "operations": [{"name": "zap", "wires": [0]}]}}')
+    assert main(["run", str(bad)]) == EXIT_INPUT
+    assert "operations[0]" in capsys.readouterr().err
+    bad.write_text('{"circuit": {"num_qubits": 1, "operations": []}, "config": {"max_rank": "lots"}}')
+    assert main(["run", str(bad)]) == EXIT_INPUT
+    assert "config.max_rank" in capsys.readouterr().err
