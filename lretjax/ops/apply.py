@@ -1,18 +1,19 @@
 """Apply matrices and channels to the rows of L = (2^n, r).
 
-L viewed as shape (2,)*n + (r,) has axis i = wire i. One- and two-wire matrices are applied as
-elementwise arithmetic on slices of that view (XLA fuses it into one pass over memory, which
-on GPU runs at copy bandwidth where tensordot does not); wider matrices use a contraction.
+L viewed as shape (2,)*n + (r,) has axis i = wire i. Matrices on up to six wires go through the
+primitives of ``primitives.py`` (elementwise arithmetic on slices of that view, one pass over memory;
+Pallas kernels on CUDA); wider ones use a contraction.
 """
 
 from __future__ import annotations
 
-import itertools
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Complex
+
+from .primitives import MAX_WIRES, apply_kraus_prim, apply_matrix_prim
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -24,25 +25,18 @@ def _view(L, num_wires: int):
 def apply_matrix(
     L: Complex[Array, "dim rank"], u: Complex[Array, "d d"], wires: Sequence[int], num_wires: int
 ) -> Complex[Array, "dim rank"]:
-    """L <- U L where U acts on ``wires`` (first wire = most significant bit of U's index)."""
+    """L <- U L where U acts on ``wires`` (first wire = most significant bit of U's index).
+
+    Up to six wires this is the ``apply_matrix`` primitive (fused elementwise XLA on CPU, the Pallas
+    block kernel on CUDA); wider matrices use a contraction.
+    """
     k = len(wires)
+    u = jnp.asarray(u).astype(L.dtype)
+    if k <= MAX_WIRES:
+        return apply_matrix_prim(L, u, wires, num_wires)
     t = _view(L, num_wires)
-    u = u.astype(L.dtype)
-    if k <= 2:
-        basis = list(itertools.product((0, 1), repeat=k))
-
-        def part(bits):
-            idx = [slice(None)] * (num_wires + 1)
-            for w, b in zip(wires, bits):
-                idx[w] = b
-            return t[tuple(idx)]
-
-        parts = [part(b) for b in basis]
-        outs = [sum(u[i, j] * parts[j] for j in range(2**k)) for i in range(2**k)]
-        out = jnp.stack(outs).reshape((2,) * k + parts[0].shape)
-    else:
-        ut = u.reshape((2,) * (2 * k))
-        out = jnp.tensordot(ut, t, axes=(list(range(k, 2 * k)), list(wires)), precision=_HIGHEST)
+    ut = u.reshape((2,) * (2 * k))
+    out = jnp.tensordot(ut, t, axes=(list(range(k, 2 * k)), list(wires)), precision=_HIGHEST)
     out = jnp.moveaxis(out, list(range(k)), list(wires))
     return out.reshape(L.shape)
 
@@ -51,6 +45,9 @@ def apply_channel(
     L: Complex[Array, "dim rank"], kraus: Complex[Array, "m d d"], wires: Sequence[int], num_wires: int
 ) -> Complex[Array, "dim m_rank"]:
     """Stack [K_1 L | K_2 L | ... | K_m L]: the factor of sum_i K_i rho K_i^dagger (rank m r)."""
+    kraus = jnp.asarray(kraus).astype(L.dtype)
+    if len(wires) <= MAX_WIRES:
+        return apply_kraus_prim(L, kraus, wires, num_wires)
     stacked = jax.vmap(lambda k: apply_matrix(L, k, wires, num_wires))(kraus)  # (m, dim, r)
     m, dim, r = stacked.shape
     return jnp.transpose(stacked, (1, 0, 2)).reshape(dim, m * r)
