@@ -1,0 +1,9 @@
+"""Pallas GPU kernels for lretjax (imported as ``lretjax.kernels``).
+
+Complex data travels as split real/imaginary float arrays: Pallas takes no complex dtypes.
+Every kernel runs on CPU with ``interpret=True`` for tests.
+"""
+
+from .block import apply_block, block_layout, sort_block
+
+__all__ = ["apply_block", "block_layout", "sort_block"]
