@@ -76,3 +76,48 @@ def _safe_eigh_jvp(rtol, primals, tangents):
     dv = jnp.matmul(v, (f * h).astype(v.dtype), precision=_HIGHEST)
     dlam = jnp.real(jnp.diagonal(h))
     return (lam, v), (dlam.astype(lam.dtype), dv)
+
+
+@jax.custom_jvp
+def psd_factor(
+    a: jax.Array, lam: jax.Array, u: jax.Array, keep: jax.Array
+) -> jax.Array:
+    """The factor U_k sqrt(Lambda_k) of the kept part of a PSD matrix ``a`` = U Lambda U^dagger.
+
+    ``lam`` (descending), ``u`` are ``safe_eigh``'s results for ``a`` (reordered), ``keep`` the
+    boolean mask of the k kept columns (k = keep.shape[0]). Its derivative is that of the kept
+    matrix a_k = U_k Lambda_k U_k^dagger, exact even inside degenerate groups of kept eigenvalues:
+    a factor built from ``safe_eigh``'s own derivative is not, because sqrt(lambda) depends on how
+    a perturbation splits a group (the off-diagonal block of U^dagger da U inside the group),
+    which the eigenvector derivative there leaves out.
+    """
+    k = keep.shape[0]
+    root = jnp.sqrt(jnp.where(keep, lam[:k], 1.0))
+    return u[:, :k] * (root * keep).astype(u.dtype)
+
+
+@psd_factor.defjvp
+def _psd_factor_jvp(primals, tangents):
+    a, lam, u, keep = primals
+    da = tangents[0]
+    out = psd_factor(a, lam, u, keep)
+    k = keep.shape[0]
+    lam = jax.lax.stop_gradient(lam)
+    u = jax.lax.stop_gradient(u)
+    s = jnp.sqrt(jnp.where(keep, lam[:k], 0.0))  # (k,)
+    da = 0.5 * (da + jnp.conj(da.T))
+    h = jnp.matmul(jnp.matmul(jnp.conj(u.T), da, precision=_HIGHEST), u[:, :k], precision=_HIGHEST)
+    n = lam.shape[0]
+    kept_row = jnp.concatenate([keep, jnp.zeros(n - k, bool)])[:, None]  # row a is a kept direction
+    # Kept rows: X S + S X^dagger = H_kk is solved by H_ab / (s_a + s_b) (no gap appears).
+    s_row = jnp.concatenate([s, jnp.zeros(n - k, s.dtype)])[:, None]
+    denom_kept = s_row + s[None, :]
+    kept_part = jnp.where(denom_kept > 0, 1.0 / jnp.where(denom_kept > 0, denom_kept, 1.0), 0.0)
+    # Dropped rows mix into kept column b with s_b / (lam_b - lam_a): the gap across the cut.
+    gap = lam[None, :k] - lam[:, None]
+    tol = default_rtol(lam.dtype) * jnp.max(jnp.abs(lam))
+    ok = jnp.abs(gap) > tol
+    cross_part = jnp.where(ok, s[None, :] / jnp.where(ok, gap, 1.0), 0.0)
+    weight = jnp.where(kept_row, kept_part, cross_part) * keep[None, :]
+    dout = jnp.matmul(u, (weight * h).astype(u.dtype), precision=_HIGHEST)
+    return out, dout

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Complex, Float, Int
 
-from .eigh import safe_eigh
+from .eigh import psd_factor, safe_eigh
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -47,7 +47,8 @@ def truncate(L: Complex[Array, "dim rank"], max_rank: int, epsilon: float | Arra
     k = min(width, max_rank, dim)
     if width > dim:
         # More columns than rows: the dim x dim matrix rho = L L^dagger is the smaller problem.
-        lam, u = safe_eigh(jnp.matmul(L, L.conj().T, precision=_HIGHEST))
+        rho = jnp.matmul(L, L.conj().T, precision=_HIGHEST)
+        lam, u = safe_eigh(rho)
         lam, u = jnp.clip(lam[::-1], 0.0), u[:, ::-1]
     else:
         lam, v = safe_eigh(gram(L))  # finite gradient at degenerate eigenvalues
@@ -56,9 +57,8 @@ def truncate(L: Complex[Array, "dim rank"], max_rank: int, epsilon: float | Arra
     discarded = jnp.sum(jnp.where(keep, 0.0, lam))
     mask = keep[:k].astype(L.dtype)
     if width > dim:
-        # Column i of the new factor is sqrt(lam_i) u_i; the where keeps sqrt's gradient finite at 0.
-        root = jnp.sqrt(jnp.where(keep[:k], lam[:k], 1.0))
-        Lk = u[:, :k] * (root.astype(L.dtype) * mask)
+        # Column i of the new factor is sqrt(lam_i) u_i, with the exact derivative of rho_k.
+        Lk = psd_factor(rho, lam, u, keep[:k])
     else:
         Lk = jnp.matmul(L, v[:, :k], precision=_HIGHEST) * mask
     return TruncationResult(Lk, discarded, jnp.sum(keep), wanted)
