@@ -1,0 +1,199 @@
+"""Cost of one gradient, as a multiple of one forward evaluation, for every way lretjax offers one.
+
+    python benchmarks/bench_grad.py            # 10 wires, P = 16, 64, 256
+    python benchmarks/bench_grad.py --quick    # 6 wires, P = 8, 16, seconds
+
+Circuit: a hardware-efficient ansatz on n wires. Parameterised rotations (RY, RZ alternating) are
+placed wire by wire; after every sweep of n rotations come a CZ brickwork and one-qubit
+depolarizing(p) on every wire. The cost function is sum_i Z_i.
+
+Columns, each the median of repeated runs after a compiling warm-up (compile times separately):
+forward, backprop, backprop with checkpoint=True, parameter-shift (one vmapped call over all shifted
+circuits), a sequential central finite-difference loop (2P jitted forward calls from Python) and,
+where --pennylane-max allows, PennyLane default.mixed with jax backprop (jitted) on the same circuit.
+Ratios are gradient time / forward time of the same simulator; the last two columns compare lretjax
+backprop with the finite-difference loop and with PennyLane. Writes benchmarks/results/grad_<machine>.json
+(grad_<machine>_quick.json with --quick).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lretjax import Circuit, Param
+from lretjax.grad import expval_fn
+
+
+def hea(n: int, num_params: int, p: float) -> Circuit:
+    """Hardware-efficient ansatz with ``num_params`` rotations and depolarizing noise per layer."""
+    c = Circuit(n)
+    for i in range(num_params):
+        w = i % n
+        c = c.ry(Param(f"t{i}"), w) if (i // n) % 2 == 0 else c.rz(Param(f"t{i}"), w)
+        if w == n - 1 or i == num_params - 1:
+            layer = i // n
+            for a in range(layer % 2, n - 1, 2):
+                c = c.cz(a, a + 1)
+            for q in range(n):
+                c = c.depolarizing(p, q)
+    return c
+
+
+def observable(n: int) -> dict[str, float]:
+    return {"I" * i + "Z" + "I" * (n - i - 1): 1.0 for i in range(n)}
+
+
+CLOCK = time.perf_counter  # --clock process: CPU seconds of this process (for shared machines)
+
+
+def _time(fn, repeats: int) -> tuple[float, float]:
+    """(compile + first run, median of repeats) in seconds."""
+    t0 = CLOCK()
+    jax.block_until_ready(fn())
+    first = CLOCK() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = CLOCK()
+        jax.block_until_ready(fn())
+        times.append(CLOCK() - t0)
+    return first, statistics.median(times)
+
+
+def pennylane_grad(circuit: Circuit, obs: dict[str, float]):
+    import pennylane as qml
+
+    n, names = circuit.num_wires, circuit.parameters
+    dev = qml.device("default.mixed", wires=n)
+    h = qml.Hamiltonian(list(obs.values()), [qml.PauliZ(s.index("Z")) for s in obs])
+    table = {"ry": qml.RY, "rz": qml.RZ, "cz": qml.CZ, "depolarizing": qml.DepolarizingChannel}
+
+    @qml.qnode(dev, interface="jax", diff_method="backprop")
+    def qnode(params):
+        for op in circuit.ops:
+            args = [params[names.index(v.name)] if isinstance(v, Param) else v for v in op.params]
+            table[op.name](*args, wires=list(op.wires))
+        return qml.expval(h)
+
+    return jax.jit(jax.grad(qnode))
+
+
+def measure(n, num_params, p, max_rank, repeats, pennylane_max) -> dict:
+    """One row of the table: every method on one circuit."""
+    circuit = hea(n, num_params, p)
+    obs = observable(n)
+    x = jnp.asarray(np.random.default_rng(num_params).uniform(-np.pi, np.pi, num_params))
+    fwd = expval_fn(circuit, obs, max_rank=max_rank)
+    grads = {
+        "backprop": jax.jit(jax.grad(expval_fn(circuit, obs, max_rank=max_rank))),
+        "checkpoint": jax.jit(jax.grad(expval_fn(circuit, obs, max_rank=max_rank, checkpoint=True))),
+        "parameter-shift": jax.jit(
+            jax.grad(expval_fn(circuit, obs, max_rank=max_rank, diff_method="parameter-shift"))
+        ),
+    }
+    row = {"n": n, "P": num_params, "p": p, "max_rank": max_rank, "ops": len(circuit.ops),
+           "channels": circuit.num_channels}
+    row["forward_compile_s"], row["forward_s"] = _time(lambda: fwd(x), repeats)
+    for name, g in grads.items():
+        row[f"{name}_compile_s"], row[f"{name}_s"] = _time(lambda g=g: g(x), repeats)
+
+    def finite_differences(h=1e-4):
+        out = []
+        for i in range(num_params):
+            e = jnp.zeros(num_params).at[i].set(h)
+            out.append((fwd(x + e) - fwd(x - e)) / (2 * h))
+        return jnp.stack(out)
+
+    # The loop is 2P forward calls; time it once (it is long), after the forward warm-up.
+    t0 = CLOCK()
+    jax.block_until_ready(finite_differences())
+    row["finite_differences_s"] = CLOCK() - t0
+    row["pennylane_s"] = row["pennylane_compile_s"] = None
+    if num_params <= pennylane_max:
+        try:
+            g = pennylane_grad(circuit, obs)
+            row["pennylane_compile_s"], row["pennylane_s"] = _time(lambda g=g: g(x), max(1, repeats // 2))
+        except ImportError:
+            pass
+    for name in ("backprop", "checkpoint", "parameter-shift", "finite_differences", "pennylane"):
+        t = row[f"{name}_s"]
+        row[f"{name}_ratio"] = None if t is None else t / row["forward_s"]
+    row["fd_over_parameter_shift"] = row["finite_differences_s"] / row["parameter-shift_s"]
+    row["fd_over_backprop"] = row["finite_differences_s"] / row["backprop_s"]
+    row["pennylane_over_backprop"] = (
+        None if row["pennylane_s"] is None else row["pennylane_s"] / row["backprop_s"]
+    )
+    return row
+
+
+def run(n, sizes, p, max_rank, repeats, pennylane_max) -> list[dict]:
+    rows = []
+    for num_params in sizes:
+        rows.append(measure(n, num_params, p, max_rank, repeats, pennylane_max))
+        print_row(rows[-1])
+    return rows
+
+
+def _f(x, fmt="{:8.2f}") -> str:
+    return f"{'-':>8}" if x is None else fmt.format(x)
+
+
+HEADER = (f"{'P':>4} {'ops':>5} {'fwd ms':>8} | {'backprop':>8} {'ckpt':>8} {'p-shift':>8} {'FD loop':>8} "
+          f"{'PL mixed':>8} | {'FD/shift':>8} {'FD/bp':>8} {'PL/bp':>8}")
+
+
+def print_row(r: dict) -> None:
+    print(f"{r['P']:>4} {r['ops']:>5} {1e3 * r['forward_s']:8.2f} | {_f(r['backprop_ratio'])} "
+          f"{_f(r['checkpoint_ratio'])} {_f(r['parameter-shift_ratio'])} {_f(r['finite_differences_ratio'])} "
+          f"{_f(r['pennylane_ratio'])} | {_f(r['fd_over_parameter_shift'])} {_f(r['fd_over_backprop'])} "
+          f"{_f(r['pennylane_over_backprop'])}", flush=True)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description="gradient cost per method, as a multiple of one forward pass")
+    ap.add_argument("--quick", action="store_true", help="6 wires, P = 8, 16")
+    ap.add_argument("--wires", type=int, default=10)
+    ap.add_argument("--params", type=int, nargs="+", default=[16, 64, 256])
+    ap.add_argument("--p", type=float, default=1e-3, help="depolarizing probability")
+    ap.add_argument("--max-rank", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--pennylane-max", type=int, default=64, help="largest P run with PennyLane")
+    ap.add_argument("--clock", choices=["wall", "process"], default="wall",
+                    help="process: CPU time of this process, steadier than wall time on a shared machine")
+    ap.add_argument("--x64", action="store_true")
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args(argv)
+    global CLOCK
+    CLOCK = time.process_time if a.clock == "process" else time.perf_counter
+    if a.x64:
+        jax.config.update("jax_enable_x64", True)
+    n, sizes = (6, [8, 16]) if a.quick else (a.wires, a.params)
+    print(f"hardware-efficient ansatz, {n} wires, depolarizing p={a.p}, max_rank={a.max_rank}; "
+          "columns after fwd: gradient time / forward time")
+    print(HEADER)
+    rows = run(n, sizes, a.p, a.max_rank, a.repeats, a.pennylane_max)
+    meta = {
+        "machine": platform.node(), "processor": platform.processor() or platform.machine(),
+        "jax": jax.__version__, "device": str(jax.devices()[0]), "x64": bool(a.x64),
+        "clock": a.clock, "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "command": " ".join(["python", "benchmarks/bench_grad.py", *(argv or sys.argv[1:])]),
+    }
+    name = f"grad_{platform.node() or 'machine'}{'_quick' * a.quick}.json"
+    out = Path(a.out or Path(__file__).parent / "results" / name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
