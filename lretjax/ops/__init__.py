@@ -6,13 +6,14 @@
 
 from .apply import apply_channel, apply_matrix, apply_pauli
 from .primitives import apply_kraus_p, apply_matrix_p
-from .truncate import TruncationResult, gram, truncate
+from .truncate import TruncationResult, gram, truncate, truncate_from_gram
 
 __all__ = [
     "apply_matrix",
     "apply_channel",
     "apply_pauli",
     "truncate",
+    "truncate_from_gram",
     "gram",
     "TruncationResult",
     "apply_matrix_p",

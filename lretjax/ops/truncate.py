@@ -44,23 +44,32 @@ def truncate(L: Complex[Array, "dim rank"], max_rank: int, epsilon: float | Arra
     The output has the static width min(width, max_rank, dim) so shapes stay fixed under jit.
     """
     dim, width = L.shape
+    if width <= dim:
+        return truncate_from_gram(L, gram(L), max_rank, epsilon)
+    # More columns than rows: the dim x dim matrix rho = L L^dagger is the smaller problem.
     k = min(width, max_rank, dim)
-    if width > dim:
-        # More columns than rows: the dim x dim matrix rho = L L^dagger is the smaller problem.
-        rho = jnp.matmul(L, L.conj().T, precision=_HIGHEST)
-        lam, u = safe_eigh(rho)
-        lam, u = jnp.clip(lam[::-1], 0.0), u[:, ::-1]
-    else:
-        lam, v = safe_eigh(gram(L))  # finite gradient at degenerate eigenvalues
-        lam, v = jnp.clip(lam[::-1], 0.0), v[:, ::-1]  # descending
+    rho = jnp.matmul(L, L.conj().T, precision=_HIGHEST)
+    lam, u = safe_eigh(rho)
+    lam, u = jnp.clip(lam[::-1], 0.0), u[:, ::-1]
     keep, wanted = _keep_mask(lam, k, epsilon)
     discarded = jnp.sum(jnp.where(keep, 0.0, lam))
-    mask = keep[:k].astype(L.dtype)
-    if width > dim:
-        # Column i of the new factor is sqrt(lam_i) u_i, with the exact derivative of rho_k.
-        Lk = psd_factor(rho, lam, u, keep[:k])
-    else:
-        Lk = jnp.matmul(L, v[:, :k], precision=_HIGHEST) * mask
+    # Column i of the new factor is sqrt(lam_i) u_i, with the exact derivative of rho_k.
+    return TruncationResult(psd_factor(rho, lam, u, keep[:k]), discarded, jnp.sum(keep), wanted)
+
+
+def truncate_from_gram(
+    L: Complex[Array, "rows rank"], G: Complex[Array, "rank rank"], max_rank: int, epsilon=0.0,
+    *, dim: int | None = None,
+) -> TruncationResult:
+    """``truncate`` given the Gram matrix G = L^dagger L, for callers that assemble it themselves
+    (a row-sharded L sums local Gram blocks); ``dim`` is the full row count, the rank's bound."""
+    width = L.shape[1]
+    k = min(width, max_rank, L.shape[0] if dim is None else dim)
+    lam, v = safe_eigh(G)  # finite gradient at degenerate eigenvalues
+    lam, v = jnp.clip(lam[::-1], 0.0), v[:, ::-1]  # descending
+    keep, wanted = _keep_mask(lam, k, epsilon)
+    discarded = jnp.sum(jnp.where(keep, 0.0, lam))
+    Lk = jnp.matmul(L, v[:, :k], precision=_HIGHEST) * keep[:k].astype(L.dtype)
     return TruncationResult(Lk, discarded, jnp.sum(keep), wanted)
 
 
