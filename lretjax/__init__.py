@@ -5,6 +5,7 @@ from .errors import (
     CircuitError,
     LretError,
     NoiseError,
+    NumericalError,
     NotUnitaryError,
     ObservableError,
     ParameterError,
@@ -17,13 +18,13 @@ from .measure import counts, expval, fidelity, probabilities, purity, sample, to
 from .noise.channels import CHANNELS
 from .noise.model import NoiseModel
 from .observables import DenseObservable, PauliSum, dense_observable
-from .simulate import simulate
+from .simulate import resume, simulate
 from .state import LowRankState
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Circuit", "Op", "Param", "simulate", "LowRankState",
+    "Circuit", "Op", "Param", "simulate", "resume", "NumericalError", "LowRankState",
     "probabilities", "expval", "sample", "counts", "purity", "fidelity", "to_density_matrix",
     "NoiseModel", "PauliSum", "DenseObservable", "dense_observable", "GATES", "CHANNELS", "gate_matrix",
     "LretError", "CircuitError", "ParameterError", "NotUnitaryError", "NoiseError",

@@ -47,3 +47,8 @@ class ResourceError(LretError, MemoryError):
 
 class SimulationConfigError(LretError, ValueError):
     """Simulation settings are invalid (max_rank < 1, epsilon outside [0, 1), ...)."""
+
+
+class NumericalError(LretError, ArithmeticError):
+    """A health check failed during a simulation (NaN/inf, trace drift, negative eigenvalues);
+    names the op index, the gate and the wires after which it was first seen."""
