@@ -1,13 +1,41 @@
-"""Memory estimates made before allocating, so a run that cannot fit fails at once and says why."""
+"""Memory estimates made before allocating, so a run that cannot fit fails at once and says why.
+
+The peak of a simulation is one channel step (gates update L in one pass and never exceed it):
+the current factor L (dim x r) is still alive while the channel stacks its m copies
+[K_1 L | ... | K_m L] (dim x m r); truncation then holds the Gram matrix G = S^dagger S
+(g x g with g = min(m r, dim): when m r > dim the dim x dim matrix S S^dagger is the smaller
+problem), its eigenvectors and the eigensolver's workspace (about one more g x g), and writes
+the kept factor (dim x k, k = min(m r, max_rank, dim)). XLA's own accounting of the compiled
+step (``memory_analysis``) shows three buffers of the stacked size alive at once (the stacked
+factor and two working copies for the Gram and kept-factor products), so the stacked part counts
+three times; ``tests/test_reliability.py`` checks the estimate against that accounting.
+"""
 
 from __future__ import annotations
 
+import math
 import os
+from typing import NamedTuple
 
 import jax
 import numpy as np
 
 from .errors import ResourceError
+
+SAFETY = 0.9  # leave a tenth of the free memory to XLA's own buffers and fragmentation
+
+
+class MemoryEstimate(NamedTuple):
+    """Bytes of the peak channel step, by part."""
+
+    L: int
+    stacked: int
+    gram: int
+    kept: int
+
+    @property
+    def total(self) -> int:
+        return self.L + self.stacked + self.gram + self.kept
 
 
 def available_bytes(device=None) -> int | None:
@@ -32,27 +60,78 @@ def available_bytes(device=None) -> int | None:
         return None
 
 
+def estimate(num_wires: int, max_rank: int, max_kraus: int, itemsize: int) -> MemoryEstimate:
+    """Peak bytes of one channel step on ``num_wires`` wires at ``max_rank`` (see module doc)."""
+    dim = 2**num_wires
+    r = min(max_rank, dim)
+    width = r * max(max_kraus, 1)
+    g = min(width, dim)
+    k = min(width, max_rank, dim)
+    return MemoryEstimate(
+        L=itemsize * dim * r,
+        stacked=3 * itemsize * dim * width if max_kraus > 1 else 0,
+        gram=itemsize * 3 * g * g if max_kraus > 1 else 0,
+        kept=itemsize * dim * (k if max_kraus > 1 else r),
+    )
+
+
 def simulation_bytes(num_wires: int, max_rank: int, max_kraus: int, itemsize: int) -> int:
-    """Peak bytes of one channel step: L, its m stacked copies (twice, for the reshape), the Gram work."""
-    width = max_rank * max(max_kraus, 1)
-    rows = 2**num_wires
-    return itemsize * (rows * max_rank + 2 * rows * width + 3 * width * width)
+    """Estimated peak bytes of a simulation (the total of ``estimate``)."""
+    return estimate(num_wires, max_rank, max_kraus, itemsize).total
 
 
-def check_fits(num_wires: int, max_rank: int, max_kraus: int, dtype, *, device=None) -> int:
-    """Raise ResourceError if the simulation would not fit; return the estimated peak bytes."""
+def largest_rank_that_fits(num_wires: int, max_kraus: int, itemsize: int, budget: float) -> int:
+    """The largest max_rank whose estimate is within ``budget`` bytes (0 if even rank 1 is not)."""
+    lo, hi = 0, 2**num_wires
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if simulation_bytes(num_wires, mid, max_kraus, itemsize) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def check_fits(num_wires: int, max_rank: int, max_kraus: int, dtype, *, device=None,
+               available: int | None = None) -> int:
+    """Raise ResourceError if the simulation would not fit; return the estimated peak bytes.
+
+    ``available`` overrides the free-memory query (tests, or a budget of your own).
+    """
     itemsize = np.dtype(dtype).itemsize
-    need = simulation_bytes(num_wires, max_rank, max_kraus, itemsize)
-    have = available_bytes(device)
-    if have is not None and need > 0.9 * have:
-        raise ResourceError(
-            f"simulating {num_wires} wires at max_rank={max_rank} needs about {_gib(need)} "
-            f"(L is 2^{num_wires} x {max_rank}, a channel stacks {max_kraus} copies) but only "
-            f"{_gib(have)} is free. Lower max_rank, use complex64 (disable jax_enable_x64), "
-            f"or shard L over more devices."
-        )
-    return need
+    est = estimate(num_wires, max_rank, max_kraus, itemsize)
+    have = available_bytes(device) if available is None else available
+    if have is None or est.total <= SAFETY * have:
+        return est.total
+    budget = SAFETY * have
+    fit = largest_rank_that_fits(num_wires, max_kraus, itemsize, budget)
+    hints = [f"lower max_rank to {fit} (the largest that fits)" if fit >= 1
+             else f"lower max_rank (none fits one device: L alone at rank 1 needs "
+                 f"{_size(itemsize * 2**num_wires)})"]
+    if itemsize > 8:
+        half = largest_rank_that_fits(num_wires, max_kraus, itemsize // 2, budget)
+        hints.append(f"use complex64 (disable jax_enable_x64), which fits max_rank {half}")
+    hints.append(f"or shard L over at least {math.ceil(est.total / budget)} devices "
+                 "(lretjax.distributed)")
+    parts = [f"L 2^{num_wires} x {min(max_rank, 2**num_wires)}: {_size(est.L)}"]
+    if max_kraus > 1:
+        parts += [f"{max_kraus} stacked Kraus copies and their working copies: {_size(est.stacked)}",
+                  f"Gram/eigensolver work: {_size(est.gram)}", f"kept factor: {_size(est.kept)}"]
+    else:
+        parts.append(f"the updated copy: {_size(est.kept)}")
+    raise ResourceError(
+        f"simulating {num_wires} wires at max_rank={max_rank} needs about {_size(est.total)} "
+        f"({'; '.join(parts)}) but only {_size(have)} is free (using at most {SAFETY:.0%}). "
+        + _sentence("; ".join(hints))
+    )
 
 
-def _gib(n: int) -> str:
-    return f"{n / 2**30:.2f} GiB"
+def _sentence(s: str) -> str:
+    return s[:1].upper() + s[1:] + "."
+
+
+def _size(n: float) -> str:
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n / 2**10:.1f} KiB"
