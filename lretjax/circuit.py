@@ -172,7 +172,13 @@ def _check_wires(wires, expected: int, num_wires: int, name: str) -> tuple[int, 
 
 
 def _wire_list(wires) -> list:
-    return [int(w) if isinstance(w, (int, np.integer)) else w for w in np.atleast_1d(wires).tolist()]
+    """Wires as a plain list for messages, whatever the user passed (checked later)."""
+    if isinstance(wires, (int, np.integer)):
+        return [int(wires)]
+    try:
+        return [int(w) if isinstance(w, (int, np.integer)) else w for w in wires]
+    except TypeError:
+        return [wires]
 
 
 def _check_param(p, name: str, index: int, lo: float | None = None, hi: float | None = None,

@@ -98,6 +98,25 @@ def dense_observable(matrix, wires: Sequence[int] | int) -> DenseObservable:
     return DenseObservable(jnp.asarray(matrix), wires)
 
 
+def _check_coeff(c):
+    """A Pauli coefficient must be a finite real scalar (traced values pass through)."""
+    if isinstance(c, jax.core.Tracer):
+        return c
+    if c is None or isinstance(c, (str, bytes)):
+        raise ObservableError(f"Pauli coefficient {c!r} is not a number")
+    try:
+        a = np.asarray(c)
+    except Exception:
+        raise ObservableError(f"Pauli coefficient {c!r} is not a number") from None
+    if a.shape != () or not np.issubdtype(a.dtype, np.number):
+        raise ObservableError(f"Pauli coefficient {c!r} is not a real scalar")
+    if np.iscomplexobj(a):
+        raise ObservableError(f"Pauli coefficient {c!r} is complex; observables are Hermitian")
+    if not np.isfinite(a):
+        raise ObservableError(f"Pauli coefficient {c!r} is not finite")
+    return c
+
+
 def as_observable(obs, num_wires: int) -> PauliSum | DenseObservable:
     """Normalise any accepted spelling into a PauliSum or DenseObservable, checked against n."""
     if isinstance(obs, DenseObservable):
@@ -106,6 +125,9 @@ def as_observable(obs, num_wires: int) -> PauliSum | DenseObservable:
                 raise ObservableError(f"observable wire {w} out of range for {num_wires} wires")
         return obs
     if isinstance(obs, PauliSum):
+        if not isinstance(obs.coeffs, jax.core.Tracer):
+            for c in np.atleast_1d(np.asarray(obs.coeffs)):
+                _check_coeff(c)
         coeffs = jnp.asarray(obs.coeffs)
         if coeffs.shape != (len(obs.paulis),):
             raise ObservableError(
@@ -128,8 +150,5 @@ def as_observable(obs, num_wires: int) -> PauliSum | DenseObservable:
     if not items:
         raise ObservableError("empty observable")
     paulis = tuple(parse_pauli(p, num_wires) for _, p in items)
-    coeffs = [c for c, _ in items]
-    for c in coeffs:
-        if not isinstance(c, jax.core.Tracer) and np.iscomplexobj(np.asarray(c)):
-            raise ObservableError(f"Pauli coefficient {c!r} is complex; observables are Hermitian")
+    coeffs = [_check_coeff(c) for c, _ in items]
     return PauliSum(paulis, jnp.stack([jnp.asarray(c) for c in coeffs]))

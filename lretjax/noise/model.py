@@ -448,7 +448,12 @@ def _check_gates(gates, channel: str, params, gate_wires) -> tuple[str, ...] | N
 
     if gates is None:
         return None
-    names: Iterable = (gates,) if isinstance(gates, str) else gates
+    if isinstance(gates, str):
+        names: Iterable = (gates,)
+    elif isinstance(gates, (list, tuple, set, frozenset)):
+        names = gates
+    else:
+        raise NoiseError(f"gates must be a gate name or a list of names, got {gates!r}")
     out = []
     k = GateNoise(channel, params).channel_wires
     for g in names:
