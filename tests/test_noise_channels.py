@@ -33,12 +33,12 @@ def ket(i, d=2):
 
 
 def ref_gad(gamma, p):
-    # PennyLane's GeneralizedAmplitudeDamping Kraus operators, spelled out.
+    # PennyLane's GeneralizedAmplitudeDamping Kraus operators (p = excitation probability).
     ks = [
-        np.sqrt(p) * np.array([[1, 0], [0, np.sqrt(1 - gamma)]]),
-        np.sqrt(p) * np.array([[0, np.sqrt(gamma)], [0, 0]]),
-        np.sqrt(1 - p) * np.array([[np.sqrt(1 - gamma), 0], [0, 1]]),
-        np.sqrt(1 - p) * np.array([[0, 0], [np.sqrt(gamma), 0]]),
+        np.sqrt(1 - p) * np.array([[1, 0], [0, np.sqrt(1 - gamma)]]),
+        np.sqrt(1 - p) * np.array([[0, np.sqrt(gamma)], [0, 0]]),
+        np.sqrt(p) * np.array([[np.sqrt(1 - gamma), 0], [0, 1]]),
+        np.sqrt(p) * np.array([[0, 0], [np.sqrt(gamma), 0]]),
     ]
     return lambda rho: sum(k @ rho @ k.conj().T for k in ks)
 

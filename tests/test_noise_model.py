@@ -85,7 +85,7 @@ def test_noisy_circuit_matches_dense_reference():
              .gate_noise("thermal_relaxation", 40.0, 70.0, 2.0, 0.05, gates=["sx", "x", "h"])
              .gate_noise("pauli_channel2", *([0.004] * 15), gates="cz")
              .gate_noise("over_rotation", 0.05, 0.3, gates="sx")
-             .idle_noise("generalized_amplitude_damping", 0.01, 0.95))
+             .idle_noise("generalized_amplitude_damping", 0.01, 0.05))
     c = Circuit(3).h(0).sx(1).cz(0, 1).x(2).cz(1, 2).sx(0).h(2)
     noisy = model.apply(c)
     state = simulate(noisy, max_rank=8)

@@ -50,7 +50,7 @@ def aer_error(op):
     if name == "phase_damping":
         return noise.phase_damping_error(p[0])
     if name == "generalized_amplitude_damping":
-        return noise.amplitude_damping_error(p[0], excited_state_population=1 - p[1])
+        return noise.amplitude_damping_error(p[0], excited_state_population=p[1])
     if name == "thermal_relaxation":
         return noise.thermal_relaxation_error(p[0], p[1], p[2], p[3])
     if name in ("bit_flip", "phase_flip", "bit_phase_flip"):
@@ -135,7 +135,7 @@ def channel_params(name, rng):
     if name in ("over_rotation", "zz_crosstalk"):
         return list(rng.uniform(-0.5, 0.5, size=lretjax.CHANNELS[name].num_params))
     if name == "generalized_amplitude_damping":
-        return [rng.uniform(0, 0.3), rng.uniform(0.7, 1.0)]
+        return [rng.uniform(0, 0.3), rng.uniform(0.0, 0.3)]
     return list(rng.uniform(0, 0.3, size=lretjax.CHANNELS[name].num_params))
 
 

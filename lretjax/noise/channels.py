@@ -3,7 +3,7 @@
 Conventions follow PennyLane where it has the channel: ``depolarizing(p)`` is
 (1-p) rho + p/3 (X rho X + Y rho Y + Z rho Z), ``depolarizing2(p)`` spreads p evenly over the 15
 non-identity two-wire Paulis, amplitude and phase damping take the decay probability gamma,
-``generalized_amplitude_damping(gamma, p)`` relaxes towards p|0><0| + (1-p)|1><1|. The channels
+``generalized_amplitude_damping(gamma, p)`` relaxes towards (1-p)|0><0| + p|1><1|. The channels
 real devices need beyond these (thermal relaxation, Pauli channels, reset, coherent errors) are
 written out with their formulas in docs/noise.md. Every Kraus set here satisfies
 sum K^dagger K = I for parameters in range; user sets are checked at the front door.
@@ -119,8 +119,12 @@ def phase_damping(gamma):
 
 
 def generalized_amplitude_damping(gamma, p):
-    """Damping with rate gamma towards the thermal state p|0><0| + (1-p)|1><1| (PennyLane)."""
-    s, t = kraus_sqrt(p), kraus_sqrt(1 - p)
+    """Damping with rate gamma towards the thermal state (1-p)|0><0| + p|1><1|.
+
+    p is the excitation probability, as in PennyLane's ``GeneralizedAmplitudeDamping(gamma, p)``
+    (Nielsen & Chuang 8.3.5 write the ground population 1 - p).
+    """
+    s, t = kraus_sqrt(1 - p), kraus_sqrt(p)
     g, h = kraus_sqrt(gamma), kraus_sqrt(1 - gamma)
     z = jnp.zeros_like(g)
     k0 = s * jnp.array([[1 + z, z], [z, h]])
