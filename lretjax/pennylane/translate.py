@@ -1,0 +1,107 @@
+"""PennyLane operations and observables as lretjax ops and observables.
+
+Named gates and channels map to the lretjax registries (same conventions: OpenQASM 3 /
+PennyLane), so the simulator sees their structure; any other operator with a matrix becomes a
+``unitary`` op and any other channel a ``kraus`` op. Parameters pass through untouched, so JAX
+tracers from a QNode under ``jax.jit``/``jax.grad`` reach the simulation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax.numpy as jnp
+import numpy as np
+import pennylane as qml
+
+from ..circuit import Circuit, Param
+from ..errors import CircuitError, ObservableError
+from ..observables import DenseObservable, PauliSum, dense_observable
+
+# PennyLane name -> lretjax registry name; parameters in the same order and convention
+# (tests/test_pennylane_device.py compares every entry's matrix or Kraus set with PennyLane's).
+GATE_NAMES: dict[str, str] = {
+    "Identity": "id", "Hadamard": "h", "PauliX": "x", "PauliY": "y", "PauliZ": "z",
+    "S": "s", "T": "t", "SX": "sx", "RX": "rx", "RY": "ry", "RZ": "rz", "PhaseShift": "p",
+    "U1": "p", "U2": "u2", "U3": "u3", "CNOT": "cx", "CY": "cy", "CZ": "cz", "CH": "ch",
+    "SWAP": "swap", "ISWAP": "iswap", "ECR": "ecr", "CRX": "crx", "CRY": "cry", "CRZ": "crz",
+    "ControlledPhaseShift": "cp", "IsingXX": "rxx", "IsingYY": "ryy", "IsingZZ": "rzz",
+    "Toffoli": "ccx", "CSWAP": "cswap",
+}
+CHANNEL_NAMES: dict[str, str] = {
+    "DepolarizingChannel": "depolarizing", "AmplitudeDamping": "amplitude_damping",
+    "PhaseDamping": "phase_damping", "BitFlip": "bit_flip", "PhaseFlip": "phase_flip",
+    "ResetError": "reset_error", "GeneralizedAmplitudeDamping": "generalized_amplitude_damping",
+}
+# Operators with no effect on rho.
+IGNORED = {"Snapshot", "GlobalPhase", "Barrier"}
+
+
+def supports_operation(op: qml.operation.Operator) -> bool:
+    """True when the device runs ``op`` without decomposing it."""
+    if op.name in GATE_NAMES or op.name in CHANNEL_NAMES or op.name in IGNORED:
+        return True
+    if isinstance(op, qml.operation.Channel):
+        return op.has_kraus if hasattr(op, "has_kraus") else True
+    return bool(op.has_matrix) and len(op.wires) > 0
+
+
+def _matrix(op) -> jnp.ndarray:
+    return jnp.asarray(qml.matrix(op, wire_order=op.wires))
+
+
+def add_operation(
+    circuit: Circuit, op: qml.operation.Operator, index: Callable, params: tuple | None = None
+) -> Circuit:
+    """``circuit`` with ``op`` appended; ``index`` maps PennyLane wire labels to integers.
+
+    ``params`` replaces ``op.data`` (symbols for the parameter-shift path)."""
+    if op.name in IGNORED:
+        return circuit
+    data = tuple(op.data) if params is None else params
+    wires = [index(w) for w in op.wires]
+    if op.name in GATE_NAMES:
+        return circuit.add(GATE_NAMES[op.name], wires, *data)
+    if op.name in CHANNEL_NAMES:
+        return circuit.add(CHANNEL_NAMES[op.name], wires, *data)
+    if any(isinstance(p, Param) for p in data):
+        raise CircuitError(f"{op.name} has no lretjax shift rule")
+    if isinstance(op, qml.operation.Channel):
+        return circuit.kraus(jnp.stack([jnp.asarray(k) for k in op.kraus_matrices()]), wires)
+    if op.has_matrix and wires:
+        return circuit.unitary(_matrix(op), wires)
+    raise CircuitError(
+        f"lretjax.mixed cannot run {op.name} on wires {list(op.wires)}: it has no matrix, Kraus "
+        "matrices or decomposition into supported operations"
+    )
+
+
+def observable(obs: qml.operation.Operator, index: Callable, num_wires: int) -> PauliSum | DenseObservable:
+    """A PauliSum when PennyLane knows the Pauli expansion, else a dense matrix on its wires."""
+    rep = obs.pauli_rep
+    if rep is not None:
+        paulis, coeffs = [], []
+        for word, c in rep.items():
+            letters = ["I"] * num_wires
+            for w, p in word.items():
+                letters[index(w)] = p
+            paulis.append("".join(letters))
+            coeffs.append(qml.math.real(c))
+        if not paulis:
+            return PauliSum(("I" * num_wires,), jnp.zeros((1,)))
+        return PauliSum(tuple(paulis), jnp.stack([jnp.asarray(c) for c in coeffs]))
+    if not obs.has_matrix:
+        raise ObservableError(f"lretjax.mixed cannot measure {obs}: it has no matrix or Pauli expansion")
+    wires = tuple(index(w) for w in obs.wires)
+    m = _matrix(obs)
+    if qml.math.is_abstract(m):
+        return DenseObservable(m, wires)
+    return dense_observable(np.asarray(m), wires)
+
+
+def squared(obs: qml.operation.Operator) -> qml.operation.Operator:
+    """O @ O as an operator (for the variance), Pauli-expanded when possible."""
+    rep = obs.pauli_rep
+    if rep is not None:
+        return (rep @ rep).operation()
+    return qml.Hermitian(_matrix(obs) @ _matrix(obs), wires=obs.wires)
