@@ -89,7 +89,8 @@ def main(argv=None):
     ap.add_argument("--p", type=float, default=1e-3)
     ap.add_argument("--max-rank", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--check-max", type=int, default=10, help="largest n checked (untruncated) against simulate")
+    ap.add_argument("--check-max", type=int, default=10,
+                    help="largest n checked (untruncated) against simulate")
     ap.add_argument("--x64", action="store_true")
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-sim-devices", action="store_true", help="do not simulate 8 CPU devices")
