@@ -1,0 +1,465 @@
+"""lretjax against the exact density-matrix simulators users would pick instead, in one run.
+
+The LRET paper's family (Chen, Farquhar & Parrish, npj QI 7:61, 2021): n wires, D layers of
+random RX/RY/RZ and CZ brickwork, a one-wire channel after every gate on each wire it touched
+(depolarizing p = 1e-3 and 1e-2, amplitude damping). Peers: Qiskit Aer ``density_matrix``,
+Cirq ``DensityMatrixSimulator``, PennyLane ``default.mixed`` (NumPy, and JAX under ``jax.jit``).
+
+    python benchmarks/bench_vs_density_matrix.py            # n = 8..14, the issue's grid
+    python benchmarks/bench_vs_density_matrix.py --quick    # n = 8, 10: minutes
+    python benchmarks/bench_vs_density_matrix.py --tiny     # CI: n = 3, seconds
+
+Every case runs in its own subprocess (``--worker``), so that peak memory is the subprocess's
+``ru_maxrss`` (native allocations included) and a case over its time or memory budget is killed
+and recorded as "timeout" / "memory" instead of hanging. Times: the first run (compilation
+included) and, where the first run took under ``--rerun-below`` seconds, the median of warm
+re-runs. Distortion of lretjax (trace distance, fidelity) is computed inside each exact peer's
+worker against the saved factor L, and taken from the fastest exact peer. Writes
+benchmarks/results/vs_density_matrix_<machine>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PEERS = ("aer", "cirq", "pennylane", "pennylane-jax")
+NOISES = {
+    "dep1e-3": ("depolarizing", 1e-3),
+    "dep1e-2": ("depolarizing", 1e-2),
+    "ad1e-2": ("amplitude_damping", 1e-2),
+}
+
+
+# ---------------------------------------------------------------- subprocess machinery (shared)
+
+def machine_meta(argv, script: str) -> dict:
+    """Machine, versions, load and command, for the JSON meta."""
+    import importlib.metadata as md
+
+    versions = {}
+    for pkg in ("jax", "numpy", "qiskit", "qiskit-aer", "pennylane", "cirq-core", "qsimcirq"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    import importlib.util
+
+    spec = importlib.util.find_spec("lretjax")
+    try:
+        head = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        head = None
+    return {
+        "lretjax_from": spec.origin if spec else None, "git_head": head,
+        "machine": platform.node(), "processor": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(), "python": platform.python_version(), "versions": versions,
+        "loadavg_start": list(os.getloadavg()),
+        "command": " ".join(["python", f"benchmarks/{script}", *argv]),
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def run_worker(script: Path, spec: dict, timeout: float, mem_gb: float) -> dict:
+    """Run ``script --worker`` on ``spec`` in a subprocess under a time and memory budget.
+
+    The worker writes its result JSON to a file as it goes; whatever it wrote before a kill is
+    kept, with ``status`` set to "timeout" or "memory".
+    """
+    import psutil
+
+    with tempfile.NamedTemporaryFile("r", suffix=".json", delete=False) as f:
+        result_path = f.name
+    spec = {**spec, "result": result_path}
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "--worker", json.dumps(spec)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    ps = psutil.Process(proc.pid)
+    t0, status, peak_rss = time.perf_counter(), None, 0
+    while proc.poll() is None:
+        try:
+            rss = ps.memory_info().rss
+        except psutil.Error:
+            rss = 0
+        peak_rss = max(peak_rss, rss)
+        if rss > mem_gb * 2**30:
+            status = "memory"
+        elif time.perf_counter() - t0 > timeout:
+            status = "timeout"
+        if status:
+            proc.kill()
+            break
+        time.sleep(0.1)
+    out, _ = proc.communicate()
+    try:
+        with open(result_path) as f:
+            res = json.load(f)
+    except (OSError, ValueError):
+        res = {}
+    os.unlink(result_path)
+    if status is None and proc.returncode != 0:
+        status = "error"
+        res["error_tail"] = out[-2000:]
+    res["status"] = status or res.get("status", "ok")
+    res["wall_seconds"] = time.perf_counter() - t0
+    res["polled_peak_mb"] = peak_rss / 2**20
+    return res
+
+
+class Recorder:
+    """The worker's result file, rewritten after every step (so a kill keeps what was done)."""
+
+    def __init__(self, path: str):
+        self.path, self.data = path, {}
+
+    def __call__(self, **kw):
+        self.data.update(kw)
+        with open(self.path, "w") as f:
+            json.dump(self.data, f)
+
+
+def maxrss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def timed_runs(fn, rerun_below: float, repeats: int, rec: Recorder, compiled: bool = False):
+    """First run (compile included), then warm re-runs: ``repeats`` if the first was short, else
+    one for a ``compiled`` tool (its first run is mostly compilation) and none for the others."""
+    t0 = time.perf_counter()
+    out = fn()
+    first = time.perf_counter() - t0
+    rec(first_seconds=first, seconds=first, peak_mb=maxrss_mb())
+    reruns = repeats if first < rerun_below else int(compiled)
+    if reruns > 0:
+        times = []
+        for _ in range(reruns):
+            t0 = time.perf_counter()
+            out = fn()
+            times.append(time.perf_counter() - t0)
+        rec(seconds=statistics.median(times), warm_runs=len(times))
+    rec(peak_mb=maxrss_mb())
+    return out
+
+
+# ------------------------------------------------------------------------------ the circuits
+
+def build_circuit(n: int, depth: int, seed: int, channel: str, p: float):
+    sys.path.insert(0, str(HERE))
+    from families import lret_paper_circuit
+
+    from lretjax.cli import with_gate_noise
+
+    return with_gate_noise(lret_paper_circuit(n, depth, seed), [(channel, p)])
+
+
+def _from_qiskit_order(rho, n: int):
+    """Reorder a Qiskit density matrix (qubit 0 = low bit) to lretjax's order (wire 0 = high bit)."""
+    import numpy as np
+
+    axes = list(range(n))[::-1]
+    t = np.asarray(rho).reshape((2,) * (2 * n)).transpose(axes + [n + a for a in axes])
+    return t.reshape(2**n, 2**n)
+
+
+def peer_density_matrix(tool: str, circuit, threads: int, single: bool):
+    """A function that runs ``circuit`` on peer ``tool`` and returns rho in lretjax's order."""
+    import numpy as np
+
+    n = circuit.num_wires
+    if tool == "aer":
+        from qiskit_aer import AerSimulator
+
+        from lretjax.io.qiskit import to_qiskit
+
+        qc = to_qiskit(circuit)
+        qc.save_density_matrix()
+        sim = AerSimulator(method="density_matrix", max_parallel_threads=threads,
+                           precision="single" if single else "double")
+
+        def run():
+            return sim.run(qc, shots=1).result().data()["density_matrix"]
+
+        return run, lambda rho: _from_qiskit_order(np.asarray(rho), n)
+    if tool == "cirq":
+        import cirq
+
+        from lretjax.io.cirq import to_cirq
+
+        cc = to_cirq(circuit)
+        qubits = cirq.LineQubit.range(n)
+        sim = cirq.DensityMatrixSimulator(dtype=np.complex64 if single else np.complex128)
+
+        def run():
+            return sim.simulate(cc, qubit_order=qubits).final_density_matrix
+
+        return run, np.asarray
+    if tool in ("pennylane", "pennylane-jax"):
+        import pennylane as qml
+
+        names = {"rx": qml.RX, "ry": qml.RY, "rz": qml.RZ, "cz": qml.CZ, "cx": qml.CNOT,
+                 "depolarizing": qml.DepolarizingChannel, "amplitude_damping": qml.AmplitudeDamping}
+        ops = [(names[op.name], [float(x) for x in op.params], list(op.wires)) for op in circuit.ops]
+        dev = qml.device("default.mixed", wires=n)
+        jax_backend = tool == "pennylane-jax"
+
+        @qml.qnode(dev, interface="jax" if jax_backend else None)
+        def f():
+            for cls, params, wires in ops:
+                cls(*params, wires=wires)
+            return qml.density_matrix(wires=range(n))
+
+        if jax_backend:
+            import jax
+
+            run_jit = jax.jit(f)
+
+            def run():
+                return jax.block_until_ready(run_jit())
+
+            return run, np.asarray
+        return f, np.asarray
+    raise ValueError(f"unknown peer {tool!r}")
+
+
+# ---------------------------------------------------------------------------------- workers
+
+def distortion(rho, L_path: str, td: bool) -> dict:
+    """Trace distance (if ``td``: a full eigensolve of rho - L L^dagger) and fidelity of L L^dagger
+    to rho. F = (sum sqrt(eig(L^dag rho L)))^2, since sqrt(sigma) rho sqrt(sigma) and
+    L^dag rho L share their nonzero spectrum when sigma = L L^dag."""
+    import numpy as np
+
+    L = np.load(L_path).astype(np.complex128)
+    rho = np.asarray(rho, dtype=np.complex128)
+    ev = np.clip(np.linalg.eigvalsh(L.conj().T @ rho @ L), 0.0, None)
+    out = {"fidelity": float(np.sum(np.sqrt(ev)) ** 2)}
+    if td:
+        out["trace_distance"] = float(0.5 * np.sum(np.abs(np.linalg.eigvalsh(rho - L @ L.conj().T))))
+    return out
+
+
+def worker(spec: dict) -> None:
+    rec = Recorder(spec["result"])
+    rec(tool=spec["tool"], status="running")
+    threads = os.cpu_count() or 1
+    x64 = spec.get("x64", False)
+    if spec["tool"] == "lretjax" or spec["tool"] == "pennylane-jax" or x64:
+        import jax
+
+        jax.config.update("jax_enable_x64", bool(x64 or spec["tool"] == "pennylane-jax"))
+    circuit = build_circuit(spec["n"], spec["depth"], spec["seed"], spec["channel"], spec["p"])
+    rec(baseline_mb=maxrss_mb(), ops=len(circuit.ops))
+    if spec["tool"] == "lretjax":
+        import jax
+        import numpy as np
+
+        import lretjax as lj
+
+        def run():
+            s = lj.simulate(circuit, max_rank=spec["max_rank"], epsilon=spec["epsilon"])
+            return jax.block_until_ready(s)
+
+        state = timed_runs(run, spec["rerun_below"], spec["repeats"], rec, compiled=True)
+        np.save(spec["save_L"], np.asarray(state.L))
+        rec(rank=int(state.rank), discarded=float(state.discarded), status="ok")
+        return
+    run, to_rho = peer_density_matrix(spec["tool"], circuit, threads, single=not x64)
+    out = timed_runs(run, spec["rerun_below"], spec["repeats"], rec, compiled=spec["tool"] == "pennylane-jax")
+    rho = to_rho(out)
+    rec(status="ok", trace=float(abs(rho.trace())))
+    dist = {}
+    for key, path in spec.get("compare", {}).items():
+        dist[key] = distortion(rho, path, spec["n"] <= spec["td_max"])
+        rec(distortion=dist)
+
+
+# ----------------------------------------------------------------------------------- driver
+
+def run_cases(a, rec_rows: list, dump=lambda: None) -> None:
+    """Every (n, noise) group: lretjax per epsilon, then each peer; ``dump`` after each group."""
+    script = Path(__file__).resolve()
+    skip: dict = {}  # (peer, noise) -> status at a smaller n: larger n would only fail slower
+    with tempfile.TemporaryDirectory(prefix="vsdm_") as tmp:
+        _run_groups(a, script, skip, tmp, rec_rows, dump)
+
+
+def _run_groups(a, script, skip, tmp, rec_rows, dump) -> None:
+    for n in a.sizes:
+        for noise in a.noises:
+            channel, p = NOISES[noise]
+            base = {"n": n, "depth": a.depth, "seed": n, "channel": channel, "p": p, "x64": a.x64,
+                    "rerun_below": a.rerun_below, "repeats": a.repeats, "td_max": a.td_max}
+            lret, Ls = {}, {}
+            for eps in a.epsilons:
+                Ls[str(eps)] = os.path.join(tmp, f"L_{n}_{noise}_{eps}.npy")
+                lret[str(eps)] = run_worker(script, {**base, "tool": "lretjax", "epsilon": eps,
+                                                     "max_rank": a.max_rank, "save_L": Ls[str(eps)]},
+                                            a.timeout, a.mem_gb)
+            peers = {}
+            for peer in a.peers:
+                if (peer, noise) in skip:
+                    peers[peer] = {"status": f"skipped ({skip[peer, noise]} at a smaller n)"}
+                    continue
+                compare = {k: v for k, v in Ls.items() if lret[k]["status"] == "ok"}
+                peers[peer] = run_worker(script, {**base, "tool": peer, "compare": compare},
+                                         a.timeout, a.mem_gb)
+                if peers[peer]["status"] in ("timeout", "memory"):
+                    skip[peer, noise] = peers[peer]["status"]
+            for eps in a.epsilons:
+                row = _row(n, a.depth, noise, eps, lret[str(eps)], peers)
+                rec_rows.append(row)
+                _print_row(row, a.peers)
+            dump()
+            for path in Ls.values():
+                if os.path.exists(path):
+                    os.unlink(path)
+
+
+def _row(n, depth, noise, eps, lr: dict, peers: dict) -> dict:
+    ok = {k: v for k, v in peers.items() if v.get("status") == "ok"}
+    fastest = min(ok, key=lambda k: ok[k]["seconds"]) if ok else None
+    dist = ok[fastest].get("distortion", {}).get(str(eps), {}) if fastest else {}
+    fids = [v["distortion"][str(eps)]["fidelity"] for v in ok.values()
+            if str(eps) in v.get("distortion", {})]
+    channel, p = NOISES[noise]
+    lr_ok = lr.get("status") == "ok"
+    row = {
+        "n": n, "depth": depth, "noise": noise, "channel": channel, "p": p, "epsilon": eps,
+        "ops": lr.get("ops"),
+        "lretjax": {k: lr.get(k) for k in ("status", "seconds", "first_seconds", "peak_mb",
+                                            "baseline_mb", "rank", "discarded", "error_tail")
+                    if k in lr},
+        "peers": {k: {f: v.get(f) for f in ("status", "seconds", "first_seconds", "peak_mb",
+                                            "baseline_mb", "error_tail") if f in v}
+                  for k, v in peers.items()},
+        "fastest_exact": fastest,
+        "trace_distance": dist.get("trace_distance"),
+        "fidelity": dist.get("fidelity"),
+        # how far the exact peers disagree about lretjax's fidelity: a convention check
+        "peer_fidelity_spread": (max(fids) - min(fids)) if len(fids) > 1 else None,
+        "speedup_vs_fastest_exact": (ok[fastest]["seconds"] / lr["seconds"]) if fastest and lr_ok else None,
+        "speedup_vs_fastest_exact_cold": (min(v["first_seconds"] for v in ok.values()) / lr["first_seconds"])
+        if fastest and lr_ok else None,
+    }
+    if not ok:
+        timed_out = [v for v in peers.values() if v.get("status") == "timeout"]
+        row["note"] = "no exact peer finished" + (" (timeouts)" if timed_out else "")
+    return row
+
+
+def _fmt(x, spec):
+    return "-" if x is None else format(x, spec)
+
+
+def _cell(v: dict) -> str:
+    if v.get("status") != "ok":
+        return f"{(v.get('status') or '-').split(' ')[0]:>10}"
+    return f"{v['seconds']:>10.3f}"
+
+
+def header(peers) -> str:
+    return (f"{'n':>3} {'noise':>8} {'eps':>7} {'rank':>5} {'discarded':>9} {'tr.dist':>9} {'fidelity':>9} "
+            f"{'lret s':>8} {'lret MB':>7} " + " ".join(f"{p[:10]:>10}" for p in peers)
+            + f" {'speedup':>8}")
+
+
+def _print_row(r, peers) -> None:
+    lr = r["lretjax"]
+    lret_s = f"{lr['seconds']:>8.3f}" if lr.get("status") == "ok" else f"{lr.get('status'):>8}"
+    print(f"{r['n']:>3} {r['noise']:>8} {r['epsilon']:>7.0e} {_fmt(lr.get('rank'), '>5')} "
+          f"{_fmt(lr.get('discarded'), '>9.2e')} {_fmt(r['trace_distance'], '>9.2e')} "
+          f"{_fmt(r['fidelity'], '>9.6f')} {lret_s} {_fmt(lr.get('peak_mb'), '>7.0f')} "
+          + " ".join(_cell(r["peers"].get(p, {})) for p in peers)
+          + f" {_fmt(r['speedup_vs_fastest_exact'], '>8.1f')}", flush=True)
+
+
+def available_peers(wanted) -> list[str]:
+    import importlib.util
+
+    need = {"aer": "qiskit_aer", "cirq": "cirq", "pennylane": "pennylane", "pennylane-jax": "pennylane"}
+    return [p for p in wanted if importlib.util.find_spec(need[p]) is not None]
+
+
+def parse(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="n = 8, 10; minutes on 2 cores")
+    ap.add_argument("--tiny", action="store_true", help="n = 3, depth 2: CI keeps the script working")
+    ap.add_argument("--sizes", type=int, nargs="+")
+    ap.add_argument("--depth", type=int, default=None)
+    ap.add_argument("--noises", nargs="+", choices=list(NOISES), default=None)
+    ap.add_argument("--epsilons", type=float, nargs="+", default=None,
+                    help="per-channel truncation thresholds (default 1e-3 1e-4 1e-5; quick 1e-4 1e-5)")
+    ap.add_argument("--peers", nargs="+", choices=PEERS, default=None)
+    ap.add_argument("--max-rank", type=int, default=512)
+    ap.add_argument("--timeout", type=float, default=None, help="seconds per case (subprocess)")
+    ap.add_argument("--mem-gb", type=float, default=12.0, help="memory budget per case")
+    ap.add_argument("--td-max", type=int, default=12, help="largest n for the full trace distance")
+    ap.add_argument("--rerun-below", type=float, default=5.0,
+                    help="re-run warm (median of --repeats) when the first run took less")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--x64", action="store_true", help="double precision for lretjax and the peers")
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args(argv)
+    if a.tiny:
+        sizes, depth, noises, timeout, eps = [3], 2, ["dep1e-2"], 120.0, [1e-4]
+        a.repeats = 1
+    elif a.quick:
+        sizes, depth, noises, timeout, eps = [8, 10], 8, ["dep1e-3", "dep1e-2", "ad1e-2"], 300.0, [1e-4, 1e-5]
+    else:
+        sizes, depth, noises, timeout, eps = list(range(8, 15)), 12, list(NOISES), 1800.0, [1e-3, 1e-4, 1e-5]
+    a.sizes = a.sizes or sizes
+    a.depth = a.depth or depth
+    a.noises = a.noises or noises
+    a.timeout = a.timeout or timeout
+    a.epsilons = a.epsilons or eps
+    a.peers = available_peers(a.peers or (["aer", "cirq", "pennylane"] if (a.tiny or a.quick) else PEERS))
+    return a
+
+
+def main(argv=None) -> dict:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    a = parse(argv)
+    if a.worker:
+        worker(json.loads(a.worker))
+        return {}
+    meta = machine_meta(argv, "bench_vs_density_matrix.py")
+    meta.update(depth=a.depth, peers=a.peers, timeout_s=a.timeout, mem_gb=a.mem_gb, x64=a.x64,
+                precision="double" if a.x64 else "single (pennylane: double)", threads=os.cpu_count())
+    print(f"# load average {meta['loadavg_start']} on {meta['cores']} cores; depth {a.depth}; "
+          f"budget {a.timeout:.0f} s / {a.mem_gb:.0f} GiB per case")
+    print(header(a.peers))
+    tag = "_tiny" if a.tiny else ("_quick" if a.quick else "")
+    out = Path(a.out or HERE / "results" / f"vs_density_matrix_{platform.node() or 'machine'}{tag}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows: list = []
+    result = {"meta": meta, "rows": rows}
+
+    def dump(final=False):  # after every group, so a long run that is stopped keeps its rows
+        meta["loadavg_end"] = list(os.getloadavg())
+        meta["finished_utc" if final else "partial_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        out.write_text(json.dumps(result, indent=2))
+
+    run_cases(a, rows, dump)
+    meta.pop("partial_utc", None)
+    dump(final=True)
+    print(f"wrote {out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
