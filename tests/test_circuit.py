@@ -33,8 +33,6 @@ def test_immutable():
     assert isinstance(c.ops, tuple)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: check_unitary/check_kraus use np.asarray, which keeps "
-                   "the caller's complex array, so later mutation changes the circuit")
 def test_user_matrices_are_copied():
     """Mutating the caller's array after building must not change the circuit."""
     u = np.eye(2, dtype=complex)

@@ -286,7 +286,7 @@ def check_kraus(kraus, *, name: str = "kraus", atol: float | None = None) -> np.
     sum_i K_i^dagger K_i differs from the identity (the channel would not preserve trace).
     """
     try:
-        ks = np.asarray(kraus, dtype=complex)
+        ks = np.array(kraus, dtype=complex)  # a copy: later edits of the caller's array must not leak in
     except (TypeError, ValueError) as e:
         raise NoiseError(f"{name}: Kraus operators must be numeric square matrices ({e})") from None
     if ks.ndim == 2:
@@ -308,4 +308,5 @@ def check_kraus(kraus, *, name: str = "kraus", atol: float | None = None) -> np.
         raise NoiseError(
             f"{name}: not trace-preserving, max |sum K^dagger K - I| = {err:.3g} > {atol:g}"
         )
+    ks.setflags(write=False)
     return ks
