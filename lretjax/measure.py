@@ -22,6 +22,15 @@ from .state import LowRankState
 MAX_DENSE_WIRES = 14
 
 
+def _sharded(state):
+    """The distributed module if ``state`` is a ShardedState (imported only then), else None."""
+    if isinstance(state, LowRankState):
+        return None
+    from . import distributed
+
+    return distributed if isinstance(state, distributed.ShardedState) else None
+
+
 def _check_wires(wires, n: int) -> tuple[int, ...]:
     wires = (wires,) if isinstance(wires, (int, np.integer)) else tuple(int(w) for w in wires)
     for w in wires:
@@ -34,6 +43,8 @@ def _check_wires(wires, n: int) -> tuple[int, ...]:
 
 def probabilities(state: LowRankState, wires: Sequence[int] | None = None) -> Float[Array, " outcomes"]:
     """Outcome probabilities of measuring ``wires`` (all by default), index with the first wire high."""
+    if (d := _sharded(state)) is not None:
+        return d.probabilities(state, wires)
     n = state.num_wires
     p = jnp.sum(jnp.abs(state.L) ** 2, axis=1)
     if wires is None:
@@ -50,6 +61,8 @@ def probabilities(state: LowRankState, wires: Sequence[int] | None = None) -> Fl
 
 def expval(state: LowRankState, observable) -> Float[Array, ""]:
     """<O> = Tr(L^dagger O L) for a Pauli string, a weighted Pauli sum or a small dense matrix."""
+    if (d := _sharded(state)) is not None:
+        return d.expval(state, observable)
     n = state.num_wires
     obs = as_observable(observable, n)
     L = state.L
@@ -65,6 +78,8 @@ def sample(
     state: LowRankState, shots: int, key: jax.Array, wires: Sequence[int] | None = None
 ) -> Int[Array, "shots wires"]:
     """Draw ``shots`` measurement outcomes as bits (one column per wire, first wire first)."""
+    if (d := _sharded(state)) is not None:
+        return d.sample(state, shots, key, wires)
     if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1:
         raise CircuitError(f"shots must be a positive integer, got {shots!r}")
     wires = tuple(range(state.num_wires)) if wires is None else _check_wires(wires, state.num_wires)
@@ -84,6 +99,8 @@ def counts(bits) -> dict[str, int]:
 
 def purity(state: LowRankState) -> Float[Array, ""]:
     """Tr(rho^2) = ||L^dagger L||_F^2 (of the stored, unrenormalised state)."""
+    if (d := _sharded(state)) is not None:
+        return d.purity(state)
     g = gram(state.L)
     return jnp.real(jnp.vdot(g, g))
 

@@ -130,6 +130,7 @@ def simulate(
     renormalize: bool = False,
     checkpoint_every: int | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
+    mesh=None,
 ) -> LowRankState:
     """Run ``circuit`` on |0...0> (or ``initial_state``) and return the low-rank state.
 
@@ -150,10 +151,24 @@ def simulate(
       checkpoint_every: with ``checkpoint_dir``, write a checkpoint every this many ops (eager
         path only); ``resume(checkpoint_dir, circuit)`` continues an interrupted run.
       checkpoint_dir: directory of the checkpoints (created if needed).
+      mesh: a ``jax.sharding.Mesh`` (``lretjax.distributed.make_mesh``) to shard L's rows over;
+        the result is then a ``lretjax.distributed.ShardedState``, which ``expval``,
+        ``probabilities``, ``sample`` and ``purity`` accept as they accept a LowRankState.
 
     Returns:
       LowRankState whose ``discarded`` bounds the trace distance to the exact result.
     """
+    if mesh is not None:
+        if checkpoint_every is not None or renormalize or checks:
+            raise SimulationConfigError(
+                "with mesh=, checkpoints are written per segment into checkpoint_dir (no "
+                "checkpoint_every), and renormalize/checks are not available"
+            )
+        from .distributed import simulate_sharded
+
+        return simulate_sharded(circuit, params, mesh=mesh, max_rank=max_rank, epsilon=epsilon,
+                                initial_state=initial_state, checkpoint_dir=checkpoint_dir,
+                                progress=progress)
     circuit, state = _prepare(circuit, params, max_rank, epsilon, initial_state)
     traced = _is_traced((circuit, state, epsilon))
     checks = health.as_checks(checks, traced)

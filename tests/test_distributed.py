@@ -257,3 +257,18 @@ def test_on_eight_devices():
     last = run.stdout.strip().splitlines()[-1]
     # Everything ran in the child; its only skip is this very test.
     assert " passed" in last and "failed" not in last and ("skipped" not in last or "1 skipped" in last)
+
+
+@needs8
+def test_front_door_simulate_with_mesh(circuit, reference):
+    """``lretjax.simulate(..., mesh=)`` and the plain readers work on the sharded state."""
+    st = lretjax.simulate(circuit, mesh=dist.make_mesh(8), max_rank=mpi_run.MAX_RANK)
+    assert isinstance(st, dist.ShardedState)
+    obs = {"Z0 Z1": 1.0, "X2": 0.5}
+    np.testing.assert_allclose(float(lretjax.expval(st, obs)), float(lretjax.expval(reference, obs)),
+                               atol=1e-12)
+    np.testing.assert_allclose(np.asarray(lretjax.probabilities(st, wires=[3, 0])),
+                               np.asarray(lretjax.probabilities(reference, wires=[3, 0])), atol=1e-12)
+    np.testing.assert_allclose(float(lretjax.purity(st)), float(lretjax.purity(reference)), atol=1e-12)
+    with pytest.raises(SimulationConfigError, match="mesh="):
+        lretjax.simulate(circuit, mesh=dist.make_mesh(8), checkpoint_every=3)
