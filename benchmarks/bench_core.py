@@ -38,7 +38,7 @@ def _time(fn, repeats: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
-def run(sizes, depth, p, epsilon, max_rank, dense_max, repeats) -> list[dict]:
+def run(sizes, depth, p, epsilon, max_rank, dense_max, repeats, save=lambda rows: None) -> list[dict]:
     rows = []
     for n in sizes:
         circuit = with_gate_noise(lret_paper_circuit(n, depth, seed=n), [("depolarizing", p)])
@@ -63,6 +63,7 @@ def run(sizes, depth, p, epsilon, max_rank, dense_max, repeats) -> list[dict]:
             row["trace_distance"] = float(reference.trace_distance(rho, lj.to_density_matrix(state)))
         rows.append(row)
         _print_row(row)
+        save(rows)  # after every row, so a run stopped at a large n keeps what it measured
     return rows
 
 
@@ -82,6 +83,7 @@ def _print_row(r):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--sizes", type=int, nargs="+", default=None, help="numbers of wires (default 8..14)")
     ap.add_argument("--depth", type=int, default=12)
     ap.add_argument("--p", type=float, default=1e-3)
     ap.add_argument("--epsilon", type=float, default=1e-4)
@@ -93,10 +95,9 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.x64:
         jax.config.update("jax_enable_x64", True)
-    sizes = range(6, 9) if a.quick else range(8, 15)
+    sizes = a.sizes or (range(6, 9) if a.quick else range(8, 15))
     print(f"{'n':>3} {'ops':>6} {'rank':>5} {'discarded':>10} {'tr.dist':>10} {'lret s':>9} "
           f"{'compile s':>9} {'dense s':>9} {'speedup':>8}")
-    rows = run(sizes, a.depth, a.p, a.epsilon, a.max_rank, a.dense_max, a.repeats)
     meta = {
         "machine": platform.node(), "processor": platform.processor() or platform.machine(),
         "jax": jax.__version__, "device": str(jax.devices()[0]), "x64": bool(a.x64),
@@ -104,7 +105,11 @@ def main(argv=None):
     }
     out = Path(a.out or Path(__file__).parent / "results" / f"core_{platform.node() or 'machine'}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+
+    def save(rows):
+        out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+
+    run(sizes, a.depth, a.p, a.epsilon, a.max_rank, a.dense_max, a.repeats, save)
     print(f"wrote {out}")
 
 
