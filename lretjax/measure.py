@@ -17,7 +17,7 @@ from jaxtyping import Array, Float, Int
 from .errors import CircuitError, ObservableError, ResourceError
 from .observables import DenseObservable, PauliSum, as_observable
 from .ops import apply_matrix, apply_pauli, gram
-from .state import LowRankState
+from .state import LowRankState, check_wires
 
 MAX_DENSE_WIRES = 14
 
@@ -31,16 +31,6 @@ def _sharded(state):
     return distributed if isinstance(state, distributed.ShardedState) else None
 
 
-def _check_wires(wires, n: int) -> tuple[int, ...]:
-    wires = (wires,) if isinstance(wires, (int, np.integer)) else tuple(int(w) for w in wires)
-    for w in wires:
-        if not 0 <= w < n:
-            raise CircuitError(f"wire {w} out of range for a state of {n} wires")
-    if len(set(wires)) != len(wires):
-        raise CircuitError(f"repeated wire in {list(wires)}")
-    return wires
-
-
 def probabilities(state: LowRankState, wires: Sequence[int] | None = None) -> Float[Array, " outcomes"]:
     """Outcome probabilities of measuring ``wires`` (all by default), index with the first wire high."""
     if (d := _sharded(state)) is not None:
@@ -49,7 +39,7 @@ def probabilities(state: LowRankState, wires: Sequence[int] | None = None) -> Fl
     p = jnp.sum(jnp.abs(state.L) ** 2, axis=1)
     if wires is None:
         return p
-    wires = _check_wires(wires, n)
+    wires = check_wires(wires, n)
     t = p.reshape((2,) * n)
     others = tuple(w for w in range(n) if w not in wires)
     t = jnp.sum(t, axis=others) if others else t
@@ -82,7 +72,7 @@ def sample(
         return d.sample(state, shots, key, wires)
     if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1:
         raise CircuitError(f"shots must be a positive integer, got {shots!r}")
-    wires = tuple(range(state.num_wires)) if wires is None else _check_wires(wires, state.num_wires)
+    wires = tuple(range(state.num_wires)) if wires is None else check_wires(wires, state.num_wires)
     p = probabilities(state, wires)
     idx = jax.random.choice(key, p.shape[0], shape=(int(shots),), p=p / jnp.sum(p))
     k = len(wires)

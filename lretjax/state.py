@@ -57,6 +57,18 @@ jax.tree_util.register_dataclass(
 )
 
 
+def check_wires(wires, num_wires: int) -> tuple[int, ...]:
+    """Wires to read out of a state of ``num_wires`` wires, as a tuple; CircuitError if one is
+    out of range or repeated."""
+    wires = (wires,) if isinstance(wires, (int, np.integer)) else tuple(int(w) for w in wires)
+    for w in wires:
+        if not 0 <= w < num_wires:
+            raise CircuitError(f"wire {w} out of range for a state of {num_wires} wires")
+    if len(set(wires)) != len(wires):
+        raise CircuitError(f"repeated wire in {list(wires)}")
+    return wires
+
+
 def complex_dtype():
     """complex128 when jax_enable_x64 is on, complex64 otherwise."""
     return jnp.result_type(complex)

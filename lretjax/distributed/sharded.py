@@ -22,7 +22,7 @@ from ..circuit import Circuit
 from ..errors import CircuitError, ObservableError, ParameterError, SimulationConfigError
 from ..observables import DenseObservable, as_observable
 from ..resources import check_fits
-from ..state import LowRankState, as_state, complex_dtype
+from ..state import LowRankState, as_state, check_wires, complex_dtype
 from . import local
 from .collectives import MeshCollectives
 from .layout import Plan, Swap, plan_swaps
@@ -458,7 +458,7 @@ def expval(state: ShardedState, observable) -> jax.Array:
 def probabilities(state: ShardedState, wires: Sequence[int] | None = None) -> jax.Array:
     """Outcome probabilities of ``wires`` (all wires by default, first wire high)."""
     n = state.num_wires
-    wires = tuple(range(n)) if wires is None else _check_wires(wires, n)
+    wires = tuple(range(n)) if wires is None else check_wires(wires, n)
     perm = state.perm
     if len(wires) == n:
         # The full table is as large as the state's rows: keep it sharded, reorder globally.
@@ -493,7 +493,7 @@ def sample(state: ShardedState, shots: int, key: jax.Array, wires: Sequence[int]
     n = state.num_wires
     if n > 30:
         raise SimulationConfigError("sharded sampling indexes rows with int32: at most 30 wires")
-    wires = tuple(range(n)) if wires is None else _check_wires(wires, n)
+    wires = tuple(range(n)) if wires is None else check_wires(wires, n)
     bits = _read(state.L, key, kind="sample", mesh=state.mesh, perm=state.perm, batched=False,
                  static=int(shots))
     return bits[:, list(wires)]
@@ -503,16 +503,6 @@ def purity(state: ShardedState) -> jax.Array:
     """Tr(rho^2) = ||sum of local Gram blocks||_F^2."""
     return _read(state.L, 0, kind="purity", mesh=state.mesh, perm=state.perm,
                  batched=state.batched, static=None)
-
-
-def _check_wires(wires, n: int) -> tuple[int, ...]:
-    wires = (wires,) if isinstance(wires, (int, np.integer)) else tuple(int(w) for w in wires)
-    for w in wires:
-        if not 0 <= w < n:
-            raise CircuitError(f"wire {w} out of range for a state of {n} wires")
-    if len(set(wires)) != len(wires):
-        raise CircuitError(f"repeated wire in {list(wires)}")
-    return wires
 
 
 __all__ = [
