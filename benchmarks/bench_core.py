@@ -21,11 +21,10 @@ from pathlib import Path
 import jax
 
 sys.path.insert(0, str(Path(__file__).parent))
-from families import lret_paper_circuit  # noqa: E402
+from families import lret_paper_circuit, with_gate_noise  # noqa: E402
 
 import lretjax as lj  # noqa: E402
 from lretjax import reference  # noqa: E402
-from lretjax.cli import with_gate_noise  # noqa: E402
 
 
 def _time(fn, repeats: int) -> tuple[float, object]:
@@ -41,7 +40,7 @@ def _time(fn, repeats: int) -> tuple[float, object]:
 def run(sizes, depth, p, epsilon, max_rank, dense_max, repeats, save=lambda rows: None) -> list[dict]:
     rows = []
     for n in sizes:
-        circuit = with_gate_noise(lret_paper_circuit(n, depth, seed=n), [("depolarizing", p)])
+        circuit = with_gate_noise(lret_paper_circuit(n, depth, seed=n), "depolarizing", p)
 
         def lret(circuit=circuit):
             return lj.simulate(circuit, max_rank=max_rank, epsilon=epsilon)

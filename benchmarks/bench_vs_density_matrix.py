@@ -159,11 +159,9 @@ def timed_runs(fn, rerun_below: float, repeats: int, rec: Recorder, compiled: bo
 
 def build_circuit(n: int, depth: int, seed: int, channel: str, p: float):
     sys.path.insert(0, str(HERE))
-    from families import lret_paper_circuit
+    from families import lret_paper_circuit, with_gate_noise
 
-    from lretjax.cli import with_gate_noise
-
-    return with_gate_noise(lret_paper_circuit(n, depth, seed), [(channel, p)])
+    return with_gate_noise(lret_paper_circuit(n, depth, seed), channel, p)
 
 
 def _from_qiskit_order(rho, n: int):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lretjax import Circuit
+from lretjax import Circuit, NoiseModel
 
 
 def lret_paper_circuit(num_wires: int, depth: int, seed: int = 0) -> Circuit:
@@ -18,3 +18,8 @@ def lret_paper_circuit(num_wires: int, depth: int, seed: int = 0) -> Circuit:
         for w in range(layer % 2, num_wires - 1, 2):
             c = c.cz(w, w + 1)
     return c
+
+
+def with_gate_noise(circuit: Circuit, channel: str, p: float) -> Circuit:
+    """The paper's noise: a one-wire ``channel(p)`` after every gate on each wire it touched."""
+    return NoiseModel().gate_noise(channel, p).apply(circuit)

@@ -44,20 +44,14 @@ def _parse_noise(specs: list[str]) -> list[tuple[str, float]]:
     return out
 
 
-def with_gate_noise(circuit, noise: list[tuple[str, float]]):
-    """After every gate, apply each (channel, strength) on every wire the gate touched."""
-    from .circuit import Circuit
+def gate_noise_model(noise: list[tuple[str, float]]):
+    """``--noise NAME=P`` pairs as a NoiseModel: each channel after every gate, on each of its wires."""
+    from .noise.model import NoiseModel
 
-    if not noise:
-        return circuit
-    ops = []
-    for op in circuit.ops:
-        ops.append(op)
-        if op.is_channel:
-            continue
-        for name, p in noise:
-            ops.extend((name, [w], [p]) for w in op.wires)
-    return Circuit(circuit.num_wires, ops)
+    model = NoiseModel()
+    for name, p in noise:
+        model = model.gate_noise(name, p)
+    return model
 
 
 def _format(path: Path) -> str:
@@ -216,7 +210,7 @@ def _run(args) -> dict:
     circuit = _bind(circuit, args.params)
     if args.noise_model:
         circuit = _load_noise_model(args.noise_model).apply(circuit)
-    circuit = with_gate_noise(circuit, args.noise)
+    circuit = gate_noise_model(args.noise).apply(circuit)
     t0 = time.perf_counter()
     with _progress(enabled=not args.json and not args.quiet, total=len(circuit.ops)) as report:
         state = simulate(circuit, max_rank=args.max_rank, epsilon=args.epsilon, progress=report)
@@ -375,7 +369,7 @@ def bench_circuit(n: int, depth: int, p: float, seed: int = 0):
             c = c.ry(float(rng.uniform(0, np.pi)), w).rz(float(rng.uniform(0, 2 * np.pi)), w)
         for w in range(layer % 2, n - 1, 2):
             c = c.cz(w, w + 1)
-    return with_gate_noise(c, [("depolarizing", p)] if p > 0 else [])
+    return gate_noise_model([("depolarizing", p)] if p > 0 else []).apply(c)
 
 
 def _best_time(fn, repeat: int) -> float:
