@@ -181,26 +181,42 @@ def _wire_list(wires) -> list:
         return [wires]
 
 
+def real_value_problem(x, *, scalar: bool = True) -> str | None:
+    """Why ``x`` is not a finite real number (or array of them, when not ``scalar``), or None.
+
+    Traced values pass: they are checked where they become concrete. One rule for gate
+    parameters, Pauli coefficients and parameter vectors, each caller raising its own error.
+    """
+    if not _is_concrete(x):
+        return None
+    if x is None or isinstance(x, (str, bytes)):
+        return "is not a number"
+    try:
+        a = np.asarray(x)
+    except Exception:
+        return "is not a number"
+    if not (np.issubdtype(a.dtype, np.number) or (not scalar and a.dtype == np.bool_)):
+        return "is not a number"
+    if scalar and a.shape != ():
+        return "must be a real scalar"
+    if np.iscomplexobj(a):
+        return "must be real"
+    if not np.all(np.isfinite(a)):
+        return "is not finite"
+    return None
+
+
 def _check_param(p, name: str, index: int, lo: float | None = None, hi: float | None = None,
                  range_error: type[Exception] = CircuitError):
     if isinstance(p, Param):
         return p
     if isinstance(p, str):
         raise CircuitError(f"{name}: parameter {index} is a string {p!r}; use lretjax.Param({p!r})")
-    if not _is_concrete(p):
-        return p
-    try:
-        arr = np.asarray(p)
-    except Exception:
-        raise CircuitError(f"{name}: parameter {index} is not a number: {p!r}") from None
-    if arr.shape != () or not np.issubdtype(arr.dtype, np.number):
-        raise CircuitError(f"{name}: parameter {index} must be a real scalar, got {p!r}")
-    if np.iscomplexobj(arr):
-        raise CircuitError(f"{name}: parameter {index} must be real, got {p!r}")
-    if not np.isfinite(arr):
-        raise CircuitError(f"{name}: parameter {index} is not finite: {p!r}")
-    if lo is not None and not (lo <= float(arr) <= hi):
-        raise range_error(f"{name}: parameter {index} = {float(arr):g} is outside [{lo:g}, {hi:g}]")
+    problem = real_value_problem(p)
+    if problem:
+        raise CircuitError(f"{name}: parameter {index} {problem}: {p!r}")
+    if lo is not None and _is_concrete(p) and not (lo <= float(p) <= hi):
+        raise range_error(f"{name}: parameter {index} = {float(p):g} is outside [{lo:g}, {hi:g}]")
     return p
 
 

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .circuit import real_value_problem
 from .errors import ObservableError
 
 _SPARSE = re.compile(r"([IXYZ])(\d+)")
@@ -99,21 +100,12 @@ def dense_observable(matrix, wires: Sequence[int] | int) -> DenseObservable:
 
 
 def _check_coeff(c):
-    """A Pauli coefficient must be a finite real scalar (traced values pass through)."""
-    if isinstance(c, jax.core.Tracer):
-        return c
-    if c is None or isinstance(c, (str, bytes)):
-        raise ObservableError(f"Pauli coefficient {c!r} is not a number")
-    try:
-        a = np.asarray(c)
-    except Exception:
-        raise ObservableError(f"Pauli coefficient {c!r} is not a number") from None
-    if a.shape != () or not np.issubdtype(a.dtype, np.number):
-        raise ObservableError(f"Pauli coefficient {c!r} is not a real scalar")
-    if np.iscomplexobj(a):
-        raise ObservableError(f"Pauli coefficient {c!r} is complex; observables are Hermitian")
-    if not np.isfinite(a):
-        raise ObservableError(f"Pauli coefficient {c!r} is not finite")
+    """A Pauli coefficient must be a finite real scalar (observables are Hermitian)."""
+    problem = real_value_problem(c)
+    if problem == "must be real":
+        problem = "is complex; observables are Hermitian"
+    if problem:
+        raise ObservableError(f"Pauli coefficient {c!r} {problem}")
     return c
 
 

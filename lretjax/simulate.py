@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import health
-from .circuit import Circuit, Op
+from .circuit import Circuit, Op, real_value_problem
 from .errors import CircuitError, ParameterError, SimulationConfigError
 from .health import Checks
 from .ops import apply_channel, apply_matrix, truncate
@@ -251,16 +251,9 @@ def _check_param_values(params) -> None:
     for v in values:
         if _is_traced(v):
             continue
-        try:
-            arr = np.asarray(v)
-        except Exception:
-            raise ParameterError(f"parameter values must be numbers, got {v!r}") from None
-        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-            raise ParameterError(f"parameter values must be numbers, got {v!r}")
-        if np.iscomplexobj(arr):
-            raise ParameterError(f"parameter values must be real, got {v!r}")
-        if not np.all(np.isfinite(arr)):
-            raise ParameterError(f"parameter values must be finite, got {v!r}")
+        problem = real_value_problem(v, scalar=False)
+        if problem:
+            raise ParameterError(f"parameter values: {v!r} {problem}")
 
 
 def _checkpoint_settings(every, directory, traced: bool):
