@@ -145,11 +145,13 @@ def _kraus_pallas(L, kraus, *, wires, num_wires):
 
 
 def _matrix_abstract(L, u, *, wires, num_wires):
-    return jax.core.ShapedArray(L.shape, L.dtype)
+    # aval.update keeps L's other type facts, e.g. which shard_map axes it varies over (the matrix
+    # is built from replicated or batch-sharded parameters, over which L varies too).
+    return L.update(shape=L.shape, dtype=L.dtype)
 
 
 def _kraus_abstract(L, kraus, *, wires, num_wires):
-    return jax.core.ShapedArray((L.shape[0], kraus.shape[0] * L.shape[1]), L.dtype)
+    return L.update(shape=(L.shape[0], kraus.shape[0] * L.shape[1]), dtype=L.dtype)
 
 
 # -- differentiation (bilinear: JVP from two binds; transposes below; no conjugation: linear) ----------
