@@ -1,14 +1,13 @@
 """Memory estimates made before allocating, so a run that cannot fit fails at once and says why.
 
-The peak of a simulation is one channel step (gates update L in one pass and never exceed it):
-the current factor L (dim x r) is still alive while the channel stacks its m copies
-[K_1 L | ... | K_m L] (dim x m r); truncation then holds the Gram matrix G = S^dagger S
-(g x g with g = min(m r, dim): when m r > dim the dim x dim matrix S S^dagger is the smaller
-problem), its eigenvectors and the eigensolver's workspace (about one more g x g), and writes
-the kept factor (dim x k, k = min(m r, max_rank, dim)). XLA's own accounting of the compiled
-step (``memory_analysis``) shows three buffers of the stacked size alive at once (the stacked
-factor and two working copies for the Gram and kept-factor products), so the stacked part counts
-three times; ``tests/test_reliability.py`` checks the estimate against that accounting.
+The peak of a simulation is one channel step (gates update L in one pass and never exceed it).
+``ops.channel_truncate`` never stacks the m Kraus copies of L when m r <= dim: it holds L
+(dim x r), L with the channel's wires moved (dim x r), the product S V (dim x k) and the kept
+factor (dim x k, k = min(m r, max_rank, dim)), plus the Gram matrix G (g x g, g = m r), its
+eigenvectors and the eigensolver's workspace (about one more g x g). When m r > dim the stacked
+factor is built and the dim x dim matrix S S^dagger is diagonalised instead (g = dim); XLA's
+accounting of that step shows three buffers of the stacked size alive at once, so it counts three
+times. ``tests/test_reliability.py`` checks the estimate against XLA's accounting.
 """
 
 from __future__ import annotations
@@ -26,16 +25,16 @@ SAFETY = 0.9  # leave a tenth of the free memory to XLA's own buffers and fragme
 
 
 class MemoryEstimate(NamedTuple):
-    """Bytes of the peak channel step, by part."""
+    """Bytes of the peak channel step, by part (``work``: the channel's working copies of L)."""
 
     L: int
-    stacked: int
+    work: int
     gram: int
     kept: int
 
     @property
     def total(self) -> int:
-        return self.L + self.stacked + self.gram + self.kept
+        return self.L + self.work + self.gram + self.kept
 
 
 def available_bytes(device=None) -> int | None:
@@ -64,15 +63,16 @@ def estimate(num_wires: int, max_rank: int, max_kraus: int, itemsize: int) -> Me
     """Peak bytes of one channel step on ``num_wires`` wires at ``max_rank`` (see module doc)."""
     dim = 2**num_wires
     r = min(max_rank, dim)
-    width = r * max(max_kraus, 1)
-    g = min(width, dim)
+    if max_kraus <= 1:
+        return MemoryEstimate(L=itemsize * dim * r, work=0, gram=0, kept=itemsize * dim * r)
+    width = r * max_kraus
     k = min(width, max_rank, dim)
-    return MemoryEstimate(
-        L=itemsize * dim * r,
-        stacked=3 * itemsize * dim * width if max_kraus > 1 else 0,
-        gram=itemsize * 3 * g * g if max_kraus > 1 else 0,
-        kept=itemsize * dim * (k if max_kraus > 1 else r),
-    )
+    if width <= dim:  # Gram route: L with moved wires and S V, never the stack
+        work, g = itemsize * dim * (r + k), width
+    else:  # the stacked factor three times, and rho itself diagonalised
+        work, g = 3 * itemsize * dim * width, dim
+    return MemoryEstimate(L=itemsize * dim * r, work=work, gram=itemsize * 3 * g * g,
+                          kept=itemsize * dim * k)
 
 
 def simulation_bytes(num_wires: int, max_rank: int, max_kraus: int, itemsize: int) -> int:
@@ -115,7 +115,7 @@ def check_fits(num_wires: int, max_rank: int, max_kraus: int, dtype, *, device=N
                  "(lretjax.distributed)")
     parts = [f"L 2^{num_wires} x {min(max_rank, 2**num_wires)}: {_size(est.L)}"]
     if max_kraus > 1:
-        parts += [f"{max_kraus} stacked Kraus copies and their working copies: {_size(est.stacked)}",
+        parts += [f"the channel's working copies of L: {_size(est.work)}",
                   f"Gram/eigensolver work: {_size(est.gram)}", f"kept factor: {_size(est.kept)}"]
     else:
         parts.append(f"the updated copy: {_size(est.kept)}")

@@ -28,7 +28,8 @@ from . import health
 from .circuit import Circuit, Op, real_value_problem
 from .errors import CircuitError, ParameterError, SimulationConfigError
 from .health import Checks
-from .ops import apply_channel, apply_matrix, truncate
+from .ops import apply_channel, apply_matrix, channel, channel_truncate, truncate
+from .ops.truncate import select
 from .resources import check_fits
 from .state import LowRankState, as_state, complex_dtype, zero_state
 
@@ -51,8 +52,8 @@ def _evolve(state: LowRankState, ops: Sequence[Op], cap: int, epsilon, *, checks
     slack = 0.0
     for i, op in enumerate(ops):
         if op.is_channel:
-            stacked = apply_channel(L, op.kraus(), op.wires, n)
-            t = truncate(stacked, cap, epsilon)
+            width = op.num_kraus * L.shape[1]
+            t = channel_truncate(L, op.kraus(), op.wires, n, cap, epsilon)
             L, discarded, rank = t.L, discarded + t.discarded, t.rank
             wanted = jnp.maximum(wanted, t.wanted)
         else:
@@ -62,9 +63,8 @@ def _evolve(state: LowRankState, ops: Sequence[Op], cap: int, epsilon, *, checks
             sq = jnp.real(jnp.vdot(L, L))
             health.traced_check(i, op, sq, trace0 - discarded, checks.drift_floor * eps + slack)
             if op.is_channel:
-                tol = health.eig_tolerance(checks, stacked.shape[1], L.dtype)
-                health.traced_channel_check(i, op, jnp.real(jnp.vdot(stacked, stacked)), sq,
-                                            t.discarded, tol)
+                tol = health.eig_tolerance(checks, width, L.dtype)
+                health.traced_channel_check(i, op, t.trace, sq, t.discarded, tol)
         if renormalize and op.is_channel:
             L = _rescale(L, trace0 - discarded)
             slack = 0.0
@@ -91,8 +91,21 @@ def _stack_step(L, kraus, *, wires, num_wires):
     return apply_channel(L, kraus, wires, num_wires)
 
 
-# Truncation holds the eigensolver, by far the slowest thing to compile; it does not depend on
-# the wires, so it is compiled once per (width, cap) and shared by every channel.
+@functools.partial(jax.jit, static_argnames=("wires", "num_wires"))
+def _gram_step(L, kraus, *, wires, num_wires):
+    Lw = channel.wires_last(L, wires, num_wires)
+    G = channel.channel_gram(Lw, kraus.astype(L.dtype))
+    return Lw, G, jnp.real(jnp.trace(G))
+
+
+@functools.partial(jax.jit, static_argnames=("wires", "num_wires"))
+def _factor_step(Lw, kraus, vectors, *, wires, num_wires):
+    return channel.wires_back(channel.channel_factor(Lw, kraus, vectors), wires, num_wires)
+
+
+# The eigensolver is by far the slowest thing to compile; it does not depend on the wires, so
+# selection (and truncation of a stacked factor) is compiled once per (width, cap) and shared.
+_select_step = jax.jit(select, static_argnames=("k",))
 _truncate_step = jax.jit(truncate, static_argnames=("max_rank",))
 
 
@@ -286,17 +299,28 @@ class _Run:
         self.renormalize, self.progress, self.ckpt, self.trace0 = renormalize, progress, ckpt, trace0
 
     def step(self, i, L, rank):
-        """Apply op i; return (L, step discarded or None, rank, stacked or None)."""
+        """Apply op i; return (L, step discarded or None, rank, (Tr G, stacked width) or None)."""
         op, n = self.ops[i], self.n
         if not op.is_channel:
             return _gate_step(L, op.matrix(), wires=op.wires, num_wires=n), None, rank, None
         # Cap at the stacked width (or max_rank): the epsilon rule alone decides the rank.
-        cap = min(self.max_rank, op.num_kraus * L.shape[1])
-        stacked = _stack_step(L, op.kraus(), wires=op.wires, num_wires=n)
+        width = op.num_kraus * L.shape[1]
+        cap = min(self.max_rank, width, L.shape[0])
         eps = jnp.asarray(self.epsilon, jnp.finfo(L.dtype).dtype)
-        t = _truncate_step(stacked, max_rank=cap, epsilon=eps)
-        rank = int(t.rank)
-        return t.L[:, : min(cap, _next_pow2(max(rank, 1)))], t.discarded, rank, stacked
+        kraus = jnp.asarray(op.kraus()).astype(L.dtype)
+        if width > L.shape[0]:  # wider than tall: ``truncate`` diagonalises rho itself
+            stacked = _stack_step(L, kraus, wires=op.wires, num_wires=n)
+            t = _truncate_step(stacked, max_rank=cap, epsilon=eps)
+            L, discarded, rank, trace = t.L, t.discarded, int(t.rank), health.sq_norm(stacked)
+        else:
+            Lw, G, trace = _gram_step(L, kraus, wires=op.wires, num_wires=n)
+            sel = _select_step(G, k=cap, epsilon=eps)
+            rank = int(sel.rank)
+            # Only the leading pow2 >= rank columns can be nonzero: multiply by those alone.
+            keep = min(cap, _next_pow2(max(rank, 1)))
+            L = _factor_step(Lw, kraus, sel.vectors[:, :keep], wires=op.wires, num_wires=n)
+            discarded = sel.discarded
+        return L[:, : min(cap, _next_pow2(max(rank, 1)))], discarded, rank, (trace, width)
 
     def go(self, start, L, discarded, rank, slack) -> LowRankState:
         ops, total, checks = self.ops, len(self.ops), self.checks
@@ -306,13 +330,13 @@ class _Run:
         since = 0
         for i in range(start, total):
             op = ops[i]
-            L, d_step, rank, stacked = self.step(i, L, rank)
+            L, d_step, rank, chan = self.step(i, L, rank)
             if d_step is not None:
                 discarded = discarded + d_step
             slack += (checks.drift_per_op * eps if checks else 0.0) + health.op_slack(op, L.dtype)
             since += 1
             if checks is not None and (op.is_channel or since >= checks.every or i + 1 == total):
-                failure = self._check(i, L, discarded, d_step, stacked, eps * checks.drift_floor + slack)
+                failure = self._check(i, L, discarded, d_step, chan, eps * checks.drift_floor + slack)
                 if failure is not None:
                     raise self._locate(good, i, failure)
                 since = 0
@@ -326,12 +350,13 @@ class _Run:
                 self.progress(i + 1, total)
         return LowRankState(L, discarded, jnp.asarray(rank, jnp.int32), self.n)
 
-    def _check(self, i, L, discarded, d_step, stacked, budget):
+    def _check(self, i, L, discarded, d_step, chan, budget):
         sq = float(health.sq_norm(L))
         failure = health.check_state(sq, self.trace0 - float(discarded), budget)
-        if failure is None and stacked is not None:
-            tol = health.eig_tolerance(self.checks, stacked.shape[1], L.dtype)
-            failure = health.check_channel(float(health.sq_norm(stacked)), sq, float(d_step), tol)
+        if failure is None and chan is not None:
+            trace, width = chan
+            tol = health.eig_tolerance(self.checks, width, L.dtype)
+            failure = health.check_channel(float(trace), sq, float(d_step), tol)
         return failure
 
     def _locate(self, good, last, failure):
@@ -339,14 +364,16 @@ class _Run:
         j, L, discarded, rank, slack = good
         eps = health.eps_of(L.dtype)
         for i in range(j, last + 1):
-            op = self.ops[i]
-            L, d_step, rank, stacked = self.step(i, L, rank)
+            op, before = self.ops[i], L
+            L, d_step, rank, chan = self.step(i, L, rank)
             if d_step is not None:
                 discarded = discarded + d_step
             slack += self.checks.drift_per_op * eps + health.op_slack(op, L.dtype)
-            found = self._check(i, L, discarded, d_step, stacked, eps * self.checks.drift_floor + slack)
+            found = self._check(i, L, discarded, d_step, chan, eps * self.checks.drift_floor + slack)
             if found is not None:
-                if stacked is not None and "negative eigenvalues" in found.what:
+                if chan is not None and "negative eigenvalues" in found.what:
+                    stacked = _stack_step(before, jnp.asarray(op.kraus()).astype(L.dtype),
+                                          wires=op.wires, num_wires=self.n)
                     lam = health.min_gram_eigenvalue(stacked)
                     found.what += f"; the most negative eigenvalue was {lam:.3g}"
                 return found.error(i, op)

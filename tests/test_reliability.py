@@ -80,14 +80,14 @@ def test_channel_check_reads_negative_weight():
 
 
 def test_truncation_that_loses_weight_is_reported(monkeypatch):
-    mod = __import__("lretjax.simulate", fromlist=["_truncate_step"])
-    real = mod._truncate_step
+    # The channel's kept factor comes out of _factor_step (S V without stacking S): shrink it.
+    mod = __import__("lretjax.simulate", fromlist=["_factor_step"])
+    real = mod._factor_step
 
-    def lossy(L, max_rank, epsilon):
-        t = real(L, max_rank=max_rank, epsilon=epsilon)
-        return t._replace(L=t.L * 0.9)
+    def lossy(Lw, kraus, vectors, **static):
+        return real(Lw, kraus, vectors, **static) * 0.9
 
-    monkeypatch.setattr(mod, "_truncate_step", lossy)
+    monkeypatch.setattr(mod, "_factor_step", lossy)
     with pytest.raises(NumericalError, match=r"after op 2 \(depolarizing\(0.1\)\[1\] on wires \[1\]\)"):
         simulate(base())
 
@@ -159,7 +159,9 @@ def test_renormalize_removes_complex64_trace_drift():
 # -- resources --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n,rank,m", [(8, 8, 4), (10, 16, 4), (9, 64, 16), (4, 8, 4)])
+@pytest.mark.parametrize(
+    "n,rank,m", [(8, 8, 4), (10, 16, 4), (9, 64, 16), (4, 8, 4), (12, 64, 16), (14, 16, 16)]
+)
 def test_estimate_covers_xla_accounting_of_a_channel_step(n, rank, m):
     """The estimate bounds what XLA allocates for one channel step (arguments, output, temps)
     of the traced path, and is not wildly above it."""
@@ -186,7 +188,7 @@ def test_resource_error_carries_numbers_and_a_rank_that_fits():
     assert f"Lower max_rank to {fit} (the largest that fits)" in msg
     assert "complex64" in msg and "shard L over at least 3 devices" in msg
     assert "L 2^20 x 256: 4.00 GiB" in msg
-    assert "4 stacked Kraus copies and their working copies: 48.00 GiB" in msg
+    assert "the channel's working copies of L: 8.00 GiB" in msg
     check_fits(20, fit, 4, np.complex128, available=need // 2)  # the suggestion does fit
     with pytest.raises(ResourceError):
         check_fits(20, fit + 1, 4, np.complex128, available=need // 2)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 
 from ..circuit import Op
 from ..observables import DenseObservable, PauliSum
-from ..ops import TruncationResult, apply_channel, apply_matrix, apply_pauli, gram, truncate_from_gram
+from ..ops import apply_matrix, apply_pauli, channel_truncate
 from .layout import Apply, Plan, Swap
 
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -32,15 +32,6 @@ def swap_bits(L, a: int, b_local: int, nl: int, coll):
     return coll.swap(view, a, b_local).reshape(L.shape)
 
 
-def truncate(L, max_rank: int, epsilon, coll, dim: int) -> TruncationResult:
-    """``lretjax.ops.truncate`` on the row-sharded L: one psum of the r x r Gram blocks.
-
-    Every shard diagonalises the same summed Gram matrix and applies the same rotation, so the
-    kept directions agree across shards; the selection rule is the single-device one.
-    """
-    return truncate_from_gram(L, coll.psum(gram(L)), max_rank, epsilon, dim=dim)
-
-
 def evolve(L, discarded, rank, ops: Sequence[Op], plan: Plan, max_rank: int, epsilon, coll):
     """Run ``plan`` on this shard: local gates and channels, swaps, sharded truncation."""
     nl = plan.num_wires - plan.num_global
@@ -51,8 +42,9 @@ def evolve(L, discarded, rank, ops: Sequence[Op], plan: Plan, max_rank: int, eps
         assert isinstance(step, Apply)
         op = ops[step.index]
         if op.is_channel:
-            L = apply_channel(L, op.kraus(), step.local_wires, nl)
-            t = truncate(L, max_rank, epsilon, coll, 2**plan.num_wires)
+            # The Gram route of ops.channel_truncate: one psum of the (d r)^2 block Lw^dagger Lw.
+            t = channel_truncate(L, op.kraus(), step.local_wires, nl, max_rank, epsilon,
+                                 psum=coll.psum, dim=2**plan.num_wires)
             L, discarded, rank = t.L, discarded + t.discarded, t.rank
         else:
             L = apply_matrix(L, op.matrix(), step.local_wires, nl)

@@ -99,16 +99,18 @@ def _check_settings(max_rank, epsilon) -> None:
 
 
 def comm_volume(plan: Plan, circuit: Circuit, width: int, max_rank: int, itemsize: int) -> dict:
-    """Bytes moved by the plan: swaps (half of every shard) and Gram psums (one r x r per shard)."""
+    """Bytes moved by the plan: swaps (half of every shard) and Gram psums (one (d r)^2 block
+    Lw^dagger Lw per shard and channel, d = 2^(channel wires))."""
     shards, nl = 2**plan.num_global, plan.num_wires - plan.num_global
     swap_bytes = psum_bytes = 0
     for step in plan.steps:
         if isinstance(step, Swap):
             swap_bytes += shards * 2 ** (nl - 1) * width * itemsize
         elif circuit.ops[step.index].is_channel:
-            wide = circuit.ops[step.index].num_kraus * width
+            op = circuit.ops[step.index]
+            wide, block = op.num_kraus * width, 2 ** len(op.wires) * width
             if shards > 1:
-                psum_bytes += shards * wide * wide * itemsize
+                psum_bytes += shards * block * block * itemsize
             width = min(wide, max_rank)
     return {"swaps": plan.num_swaps, "swap_bytes": swap_bytes, "psum_bytes": psum_bytes,
             "final_width": width}

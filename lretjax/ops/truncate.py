@@ -51,10 +51,33 @@ def truncate(L: Complex[Array, "dim rank"], max_rank: int, epsilon: float | Arra
     rho = jnp.matmul(L, L.conj().T, precision=_HIGHEST)
     lam, u = safe_eigh(rho)
     lam, u = jnp.clip(lam[::-1], 0.0), u[:, ::-1]
-    keep, wanted = _keep_mask(lam, k, epsilon)
+    keep, wanted = keep_mask(lam, k, epsilon)
     discarded = jnp.sum(jnp.where(keep, 0.0, lam))
     # Column i of the new factor is sqrt(lam_i) u_i, with the exact derivative of rho_k.
     return TruncationResult(psd_factor(rho, lam, u, keep[:k]), discarded, jnp.sum(keep), wanted)
+
+
+class Selection(NamedTuple):
+    """The kept eigen-directions of a Gram matrix.
+
+    Attributes:
+      vectors: (width, k) eigenvectors by decreasing eigenvalue; dropped columns are zero.
+      discarded, rank, wanted: as in ``TruncationResult``.
+    """
+
+    vectors: Complex[Array, "width k"]
+    discarded: Float[Array, ""]
+    rank: Int[Array, ""]
+    wanted: Int[Array, ""]
+
+
+def select(G: Complex[Array, "width width"], k: int, epsilon=0.0) -> Selection:
+    """Diagonalise the Gram matrix G and keep at most k leading directions (the truncation rule)."""
+    lam, v = safe_eigh(G)  # finite gradient at degenerate eigenvalues
+    lam, v = jnp.clip(lam[::-1], 0.0), v[:, ::-1]  # descending
+    keep, wanted = keep_mask(lam, k, epsilon)
+    discarded = jnp.sum(jnp.where(keep, 0.0, lam))
+    return Selection(v[:, :k] * keep[:k].astype(v.dtype), discarded, jnp.sum(keep), wanted)
 
 
 def truncate_from_gram(
@@ -63,17 +86,13 @@ def truncate_from_gram(
 ) -> TruncationResult:
     """``truncate`` given the Gram matrix G = L^dagger L, for callers that assemble it themselves
     (a row-sharded L sums local Gram blocks); ``dim`` is the full row count, the rank's bound."""
-    width = L.shape[1]
-    k = min(width, max_rank, L.shape[0] if dim is None else dim)
-    lam, v = safe_eigh(G)  # finite gradient at degenerate eigenvalues
-    lam, v = jnp.clip(lam[::-1], 0.0), v[:, ::-1]  # descending
-    keep, wanted = _keep_mask(lam, k, epsilon)
-    discarded = jnp.sum(jnp.where(keep, 0.0, lam))
-    Lk = jnp.matmul(L, v[:, :k], precision=_HIGHEST) * keep[:k].astype(L.dtype)
-    return TruncationResult(Lk, discarded, jnp.sum(keep), wanted)
+    k = min(L.shape[1], max_rank, L.shape[0] if dim is None else dim)
+    sel = select(G, k, epsilon)
+    Lk = jnp.matmul(L, sel.vectors, precision=_HIGHEST)
+    return TruncationResult(Lk, sel.discarded, sel.rank, sel.wanted)
 
 
-def _keep_mask(lam, k: int, epsilon):
+def keep_mask(lam, k: int, epsilon):
     """Which of the descending eigenvalues ``lam`` to keep, and how many epsilon alone would keep."""
     n = lam.shape[0]
     trace = jnp.sum(lam)

@@ -1,0 +1,108 @@
+"""A channel followed by truncation, without stacking the m Kraus copies of L.
+
+The stacked factor S = [K_1 L | ... | K_m L] is linear in L's row blocks on the channel's wires.
+Write Lw for L with those k wires moved next to the rank axis, as a (2^(n-k), d r) matrix
+(d = 2^k; column (b, p) holds rank column p of the rows whose channel bits are b). Then
+
+  G = S^dagger S,   G_(i p),(j q) = sum_bc (K_i^dagger K_j)_bc M_(b p),(c q),   M = Lw^dagger Lw,
+  S V = Lw W,       W_(b p),(a q) = sum_i (K_i)_ab V_(i p),q,
+
+so the Gram matrix costs one (d r)^2 product over 2^(n-k) rows instead of an (m r)^2 one over
+2^n rows (8x fewer operations for a one-wire depolarizing channel, 128x for a two-wire one), the
+kept factor one (d r) x (d k) product, and S is never held in memory: a channel needs L, Lw and the
+new factor rather than m + 1 copies of L. The eigenproblem is unchanged (G is exactly S^dagger S),
+so results equal ``truncate(apply_channel(...))`` to round-off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Complex, Float, Int
+
+from .apply import apply_channel
+from .truncate import select, truncate
+
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def wires_last(L: Complex[Array, "rows r"], wires: Sequence[int], num_wires: int) -> Array:
+    """L as the (2^(n-k), 2^k r) matrix Lw: the channel's wires moved next to the rank axis."""
+    k, r = len(wires), L.shape[-1]
+    rest = [w for w in range(num_wires) if w not in wires]
+    t = L.reshape((2,) * num_wires + (r,))
+    t = jnp.transpose(t, rest + list(wires) + [num_wires])
+    return t.reshape(2 ** (num_wires - k), 2**k * r)
+
+
+def wires_back(Lw: Array, wires: Sequence[int], num_wires: int) -> Array:
+    """Inverse of ``wires_last`` for a factor of any width: (2^(n-k), 2^k c) -> (2^n, c)."""
+    k = len(wires)
+    c = Lw.shape[-1] // 2**k
+    rest = [w for w in range(num_wires) if w not in wires]
+    order = rest + list(wires) + [num_wires]
+    t = Lw.reshape((2,) * num_wires + (c,))
+    inverse = [order.index(a) for a in range(num_wires + 1)]
+    return jnp.transpose(t, inverse).reshape(2**num_wires, c)
+
+
+def channel_gram(
+    Lw: Array, kraus: Complex[Array, "m d d"], psum: Callable[[Array], Array] | None = None
+) -> Complex[Array, "mr mr"]:
+    """G = S^dagger S of the stacked factor, from Lw; ``psum`` sums the block over row shards."""
+    m, d, _ = kraus.shape
+    r = Lw.shape[-1] // d
+    M = jnp.matmul(Lw.conj().T, Lw, precision=_HIGHEST)
+    if psum is not None:
+        M = psum(M)
+    kraus = kraus.astype(Lw.dtype)
+    C = jnp.einsum("iab,jac->ijbc", kraus.conj(), kraus, precision=_HIGHEST)  # K_i^dagger K_j
+    G = jnp.einsum("ijbc,bpcq->ipjq", C, M.reshape(d, r, d, r), precision=_HIGHEST)
+    G = G.reshape(m * r, m * r)
+    return 0.5 * (G + G.conj().T)  # exactly Hermitian, as eigh assumes
+
+
+def channel_factor(Lw: Array, kraus: Complex[Array, "m d d"], V: Complex[Array, "mr k"]) -> Array:
+    """S V in the layout of Lw, a (2^(n-k), d k) matrix (``wires_back`` restores row order)."""
+    m, d, _ = kraus.shape
+    r, k = Lw.shape[-1] // d, V.shape[-1]
+    W = jnp.einsum("iab,ipq->bpaq", kraus.astype(Lw.dtype), V.reshape(m, r, k), precision=_HIGHEST)
+    return jnp.matmul(Lw, W.reshape(d * r, d * k), precision=_HIGHEST)
+
+
+class ChannelResult(NamedTuple):
+    """A channel's truncated factor (as ``TruncationResult``) and Tr G = Tr(sum K_i rho K_i^dagger)."""
+
+    L: Complex[Array, "dim k"]
+    discarded: Float[Array, ""]
+    rank: Int[Array, ""]
+    wanted: Int[Array, ""]
+    trace: Float[Array, ""]
+
+
+def channel_truncate(
+    L: Complex[Array, "rows r"], kraus: Complex[Array, "m d d"], wires: Sequence[int],
+    num_wires: int, max_rank: int, epsilon=0.0, *, psum=None, dim: int | None = None,
+) -> ChannelResult:
+    """``truncate(apply_channel(L, kraus, wires), max_rank, epsilon)`` without the stacked copies.
+
+    ``L`` may be one row shard (``num_wires`` local wires, the channel's among them) with ``psum``
+    summing over shards and ``dim`` the full row count. The output width is min(m r, max_rank, dim).
+    """
+    kraus = jnp.asarray(kraus).astype(L.dtype)
+    m = kraus.shape[0]
+    if psum is None and m * L.shape[-1] > L.shape[0]:
+        # More stacked columns than rows: ``truncate`` diagonalises rho itself, the smaller problem.
+        S = apply_channel(L, kraus, wires, num_wires)
+        t = truncate(S, max_rank, epsilon)
+        return ChannelResult(t.L, t.discarded, t.rank, t.wanted, jnp.real(jnp.vdot(S, S)))
+    Lw = wires_last(L, wires, num_wires)
+    G = channel_gram(Lw, kraus, psum)
+    k = min(m * L.shape[-1], max_rank, L.shape[0] if dim is None else dim)
+    sel = select(G, k, epsilon)
+    out = wires_back(channel_factor(Lw, kraus, sel.vectors), wires, num_wires)
+    trace = jnp.real(jnp.trace(G))
+    return ChannelResult(out, sel.discarded, sel.rank, sel.wanted, trace)

@@ -1,0 +1,124 @@
+"""``ops.channel_truncate``: a channel and truncation from the (d r)^2 block Lw^dagger Lw, checked
+against the dense density matrix sum_i K_i rho K_i^dagger (NumPy, ``dense.py``)."""
+
+import dense
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lretjax.ops import channel_truncate
+from lretjax.ops.channel import wires_back, wires_last
+
+N = 5
+
+
+def _factor(rng, n, r):
+    return rng.normal(size=(2**n, r)) + 1j * rng.normal(size=(2**n, r))
+
+
+def _dense_channel(L, kraus, wires, n):
+    rho = L @ L.conj().T
+    return sum(dense.embed(k, wires, n) @ rho @ dense.embed(k, wires, n).conj().T for k in kraus)
+
+
+@pytest.mark.parametrize("wires", [(0,), (4,), (2,), (1, 3), (3, 1), (4, 0, 2)])
+@pytest.mark.parametrize("m,r", [(1, 3), (2, 1), (4, 2), (3, 4)])
+def test_untruncated_equals_dense(wires, m, r):
+    rng = np.random.default_rng(hash((wires, m, r)) % 2**32)
+    kraus = dense.random_kraus(rng, 2 ** len(wires), m)
+    L = _factor(rng, N, r)
+    want = _dense_channel(L, kraus, wires, N)
+    t = channel_truncate(jnp.asarray(L), kraus, wires, N, max_rank=m * r)
+    got = np.asarray(t.L) @ np.asarray(t.L).conj().T
+    np.testing.assert_allclose(got, want, atol=1e-10)
+    assert abs(float(t.trace) - np.trace(want).real) < 1e-10
+    assert float(t.discarded) < 1e-10
+    assert int(t.rank) == np.linalg.matrix_rank(want, tol=1e-9)
+
+
+@pytest.mark.parametrize("wires", [(1,), (0, 4)])
+@pytest.mark.parametrize("cap,eps", [(2, 0.0), (3, 0.0), (8, 1e-2), (16, 1e-2)])
+def test_truncation_keeps_the_leading_eigenspace(wires, cap, eps):
+    rng = np.random.default_rng(7)
+    kraus = dense.random_kraus(rng, 2 ** len(wires), 4)
+    L = _factor(rng, N, 3)
+    want = _dense_channel(L, kraus, wires, N)
+    lam, u = np.linalg.eigh(want)
+    lam, u = lam[::-1], u[:, ::-1]
+    t = channel_truncate(jnp.asarray(L), kraus, wires, N, max_rank=cap, epsilon=eps)
+    k = int(t.rank)
+    assert k <= cap
+    best = (u[:, :k] * lam[:k]) @ u[:, :k].conj().T  # the optimal rank-k approximation
+    got = np.asarray(t.L) @ np.asarray(t.L).conj().T
+    np.testing.assert_allclose(got, best, atol=1e-10)
+    np.testing.assert_allclose(float(t.discarded), lam[k:].sum(), atol=1e-10)
+    assert dense.trace_distance(got, want) <= float(t.discarded) + 1e-12
+    if int(t.wanted) <= cap:  # the cap did not bind: the epsilon rule decided
+        assert lam[k:].sum() <= eps * lam.sum() + 1e-12
+    else:
+        assert k == cap
+
+
+def test_wider_than_tall_diagonalises_rho():
+    rng = np.random.default_rng(3)
+    n, wires = 3, (0, 2)
+    kraus = dense.random_kraus(rng, 4, 16)
+    L = _factor(rng, n, 4)  # 64 stacked columns > 8 rows
+    want = _dense_channel(L, kraus, wires, n)
+    t = channel_truncate(jnp.asarray(L), kraus, wires, n, max_rank=64)
+    assert t.L.shape == (8, 8)
+    np.testing.assert_allclose(np.asarray(t.L) @ np.asarray(t.L).conj().T, want, atol=1e-10)
+
+
+def test_wires_last_round_trip():
+    L = jnp.asarray(_factor(np.random.default_rng(0), N, 2))
+    for wires in [(0,), (3, 1), (4, 2, 0)]:
+        Lw = wires_last(L, wires, N)
+        assert Lw.shape == (2 ** (N - len(wires)), 2 ** len(wires) * 2)
+        np.testing.assert_array_equal(np.asarray(wires_back(Lw, wires, N)), np.asarray(L))
+
+
+def test_gradient_matches_finite_differences():
+    rng = np.random.default_rng(11)
+    kraus = dense.random_kraus(rng, 2, 4)
+    L0 = _factor(rng, N, 2)
+    z = dense.embed(np.diag([1.0, -1.0]), (3,), N)
+    direction = _factor(rng, N, 2)
+
+    def f(s):
+        t = channel_truncate(jnp.asarray(L0) + s * direction, kraus, (1,), N, max_rank=3)
+        return jnp.real(jnp.trace(t.L.conj().T @ z @ t.L))
+
+    g = jax.grad(f)(0.0)
+    h = 1e-6
+    fd = (f(h) - f(-h)) / (2 * h)
+    assert np.isfinite(g) and abs(g - fd) < 1e-7 * max(1.0, abs(fd))
+
+
+def test_vmap_over_factors():
+    rng = np.random.default_rng(5)
+    kraus = dense.random_kraus(rng, 2, 4)
+    Ls = np.stack([_factor(rng, N, 2) for _ in range(3)])
+    out = jax.vmap(lambda L: channel_truncate(L, kraus, (2,), N, max_rank=8).L)(jnp.asarray(Ls))
+    for L, got in zip(Ls, np.asarray(out), strict=True):
+        np.testing.assert_allclose(got @ got.conj().T, _dense_channel(L, kraus, (2,), N), atol=1e-10)
+
+
+def test_eigh_retries_from_the_upper_triangle(monkeypatch):
+    # cuSOLVER's complex128 eigh can return NaN reading the lower triangle (jax-ml/jax#32641):
+    # an eigh that fails that way must be answered from the upper triangle.
+    from lretjax.ops import eigh as mod
+
+    real = jnp.linalg.eigh
+
+    def flaky(a, UPLO="L", **kw):
+        lam, v = real(a, UPLO=UPLO, **kw)
+        return (lam * jnp.nan, v) if UPLO == "L" else (lam, v)
+
+    monkeypatch.setattr(mod.jnp.linalg, "eigh", flaky)
+    a = dense.random_unitary(np.random.default_rng(2), 6)
+    h = a @ np.diag(np.arange(6.0)) @ a.conj().T
+    lam, v = mod._eigh(jnp.asarray(h))
+    np.testing.assert_allclose(np.asarray(lam), np.arange(6.0), atol=1e-12)
+    np.testing.assert_allclose((np.asarray(v) * np.asarray(lam)) @ np.asarray(v).conj().T, h, atol=1e-12)
