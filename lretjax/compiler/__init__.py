@@ -10,6 +10,7 @@
 from .analysis import CircuitStats, analyze
 from .cancel import cancel_and_merge, combine, remove_identities
 from .decompose import decompose_multi_wire, decompose_swaps
+from .kak import num_cx, resynthesize_two_wire, two_wire_blocks
 from .phase import merge_phases
 from .pipeline import LEVEL_PASSES, compile, fixed_point, optimize, run_passes
 from .sabre import Routed, route
@@ -30,5 +31,5 @@ __all__ = [
     "CircuitStats", "analyze", "cancel_and_merge", "combine", "remove_identities",
     "decompose_multi_wire", "decompose_swaps", "merge_phases", "LEVEL_PASSES", "compile",
     "fixed_point", "optimize", "run_passes", "Routed", "route", "fuse_single_wire", "u3_angles",
-    "Topology",
+    "Topology", "num_cx", "resynthesize_two_wire", "two_wire_blocks",
 ]

@@ -5,8 +5,9 @@ Level 1: identity removal, then one sweep of inverse cancellation and rotation m
   commuting gates.
 Level 2: level 1 plus phase-polynomial rotation merging through CX networks, one round; keeps
   the gate set.
-Level 3: the level 2 passes repeated to a fixed point, then runs of one-wire gates fused into
-  single U3 gates.
+Level 3: the level 2 passes repeated to a fixed point, then two-wire runs that need fewer CX
+  than they spend rebuilt by KAK resynthesis, then runs of one-wire gates fused into single U3
+  gates.
 With a topology, three-wire gates are decomposed, the circuit is routed (SABRE) and, from level
 1, the routed circuit is swept once more for cancellations; the result is a ``Routed``.
 """
@@ -19,6 +20,7 @@ from ..circuit import Circuit
 from ..errors import CircuitError
 from .cancel import cancel_and_merge, remove_identities
 from .decompose import decompose_multi_wire
+from .kak import resynthesize_two_wire
 from .phase import merge_phases
 from .sabre import Routed, route
 from .single import fuse_single_wire
@@ -64,7 +66,7 @@ def optimize(circuit: Circuit, level: int = 2) -> Circuit:
     if not isinstance(circuit, Circuit):
         raise CircuitError(f"compile expects a Circuit, got {type(circuit).__name__}")
     if level == 3:
-        circuit = fixed_point(circuit, LEVEL_PASSES[3])
+        circuit = resynthesize_two_wire(fixed_point(circuit, LEVEL_PASSES[3]))
         return cancel_and_merge(fuse_single_wire(circuit))
     return run_passes(circuit, LEVEL_PASSES[level])
 
@@ -79,7 +81,7 @@ def compile(circuit: Circuit, level: int = 2, topology: Topology | str | None = 
 
     Args:
       circuit: the circuit; parameters may be numbers, arrays, tracers or symbols.
-      level: 0 (nothing) to 3 (fixed point plus U3 fusion); see the module docstring.
+      level: 0 (nothing) to 3 (fixed point, KAK resynthesis, U3 fusion); see the module docstring.
       topology: a ``Topology`` or a bundled name (``"eagle"``, ``"heron_r2"``, ``"sycamore"``...).
       seed, trials: routing reproducibility and effort (see ``route``).
 
