@@ -9,6 +9,10 @@ Prints a table and writes benchmarks/results/gpu_<device>.json (and $OUT/ when s
    (gates x time of one roofline pass) / wall time  ->  ``gates_per_pass``.
 3. The same circuits in plain XLA (gate by gate, elementwise arithmetic, no Pallas): the ratio gained.
 4. The Gram matrix L^dagger L (XLA dot) against the time to read L once.
+5. One depolarizing channel with truncation (n=24, r=16): ``ops.channel_truncate`` (Gram from
+   the (2r)^2 block, no stacked copies) against stacking then truncating, in copies of L.
+
+BENCH_SECTIONS=channel runs section 5 alone (written to gpu_<device>_channel.json).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import numpy as np
 from lretjax.circuit import Circuit
 from lretjax.compiler.fuse import fuse_blocks
 from lretjax.kernels import apply_block
+from lretjax.noise.channels import depolarizing
+from lretjax.ops import apply_channel, channel_truncate, truncate
 from lretjax.ops.primitives import _matrix_elementwise, apply_matrix_prim
 
 T0 = time.time()
@@ -168,6 +174,31 @@ def check_against_xla(blocks, n, re, im):
     return float(jnp.linalg.norm(got - ref) / jnp.linalg.norm(ref))
 
 
+def channel_section(res, n=24, r=16, p=1e-3):
+    """Section 5: a truncated one-wire depolarizing channel, two ways, in units of one copy of L."""
+    re, im = rand_state(n, r)
+    t_copy, _ = copy_time(re, im)
+    L = jax.lax.complex(re, im)
+    K = jnp.asarray(depolarizing(p), L.dtype)
+    rows = []
+    for label, w in (("lowest", n - 1), ("middle", n // 2), ("highest", 0)):
+        new = jax.jit(lambda L, K, w=w: channel_truncate(L, K, (w,), n, r).L)
+        old = jax.jit(lambda L, K, w=w: truncate(apply_channel(L, K, (w,), n), r).L)
+        t_new, t_old = timeit(new, L, K, reps=5), timeit(old, L, K, reps=5)
+        a, b = np.asarray(new(L, K)), np.asarray(old(L, K))
+        err = float(np.linalg.norm(a @ a.conj().T[:, :64] - b @ b.conj().T[:, :64])
+                    / np.linalg.norm(b @ b.conj().T[:, :64]))
+        row = {"wire": label, "wire_id": w, "gram_route_s": t_new, "stacked_s": t_old,
+               "gram_route_copies": t_new / t_copy, "stacked_copies": t_old / t_copy,
+               "speedup": t_old / t_new, "rel_err_rho_block": err}
+        rows.append(row)
+        print(f"channel n={n} r={r} wire {label:8s}: Gram route {t_new * 1e3:.2f} ms "
+              f"({t_new / t_copy:.1f} copies of L), stacked {t_old * 1e3:.2f} ms "
+              f"({t_old / t_copy:.1f} copies), x{t_old / t_new:.2f}; rho block rel err {err:.1e}",
+              flush=True)
+    res["channel"] = {"n": n, "r": r, "copy_s": t_copy, "rows": rows}
+
+
 def main():
     dev = jax.devices()[0]
     name = dev.device_kind.replace(" ", "_")
@@ -176,6 +207,10 @@ def main():
            "dtype": "complex64 (split float32 real/imag in the kernels)"}
     rng = np.random.default_rng(1)
 
+    if os.environ.get("BENCH_SECTIONS") == "channel":
+        channel_section(res)
+        save(res, name + "_channel")
+        return
     only_qsim = os.environ.get("BENCH_ONLY_QSIM")  # e.g. "4x7x1": one circuit (rows x cols x rank)
     if only_qsim:
         name += "_" + only_qsim
