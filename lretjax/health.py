@@ -29,6 +29,7 @@ from jax.experimental import checkify
 
 from .circuit import KRAUS, UNITARY, Op
 from .errors import NumericalError
+from .ops.inner import sq_norm as _sq_norm
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def describe(index: int, op: Op) -> str:
 @jax.jit
 def sq_norm(L):
     """||L||_F^2 = Tr(L L^dagger), in the real dtype of L."""
-    return jnp.real(jnp.vdot(L, L))
+    return _sq_norm(L)
 
 
 @functools.partial(jax.jit, static_argnames=())

@@ -17,6 +17,7 @@ from jaxtyping import Array, Float, Int
 from .errors import CircuitError, ObservableError, ResourceError
 from .observables import DenseObservable, PauliSum, as_observable
 from .ops import apply_matrix, apply_pauli, gram
+from .ops.inner import real_inner, sq_norm
 from .state import LowRankState, check_wires
 
 MAX_DENSE_WIRES = 14
@@ -58,9 +59,9 @@ def expval(state: LowRankState, observable) -> Float[Array, ""]:
     L = state.L
     if isinstance(obs, DenseObservable):
         ol = apply_matrix(L, obs.matrix.astype(L.dtype), obs.wires, n)
-        return jnp.real(jnp.vdot(L, ol))
+        return real_inner(L, ol)
     assert isinstance(obs, PauliSum)
-    vals = jnp.stack([jnp.real(jnp.vdot(L, apply_pauli(L, p, n))) for p in obs.paulis])
+    vals = jnp.stack([real_inner(L, apply_pauli(L, p, n)) for p in obs.paulis])
     return jnp.sum(obs.coeffs.astype(vals.dtype) * vals)
 
 
@@ -92,7 +93,7 @@ def purity(state: LowRankState) -> Float[Array, ""]:
     if (d := _sharded(state)) is not None:
         return d.purity(state)
     g = gram(state.L)
-    return jnp.real(jnp.vdot(g, g))
+    return sq_norm(g)
 
 
 def fidelity(state: LowRankState, other) -> Float[Array, ""]:
@@ -112,7 +113,7 @@ def fidelity(state: LowRankState, other) -> Float[Array, ""]:
             f"fidelity needs a LowRankState or a state vector of length {state.dim}, got shape {psi.shape}"
         )
     amp = jnp.matmul(psi.conj().astype(state.L.dtype), state.L, precision="highest")
-    return jnp.real(jnp.vdot(amp, amp))
+    return sq_norm(amp)
 
 
 def to_density_matrix(state: LowRankState) -> jnp.ndarray:

@@ -29,6 +29,7 @@ from .circuit import Circuit, Op, real_value_problem
 from .errors import CircuitError, ParameterError, SimulationConfigError
 from .health import Checks
 from .ops import apply_channel, apply_matrix, channel, channel_truncate, truncate
+from .ops.inner import sq_norm
 from .ops.truncate import select
 from .resources import check_fits
 from .state import LowRankState, as_state, complex_dtype, zero_state
@@ -47,7 +48,7 @@ def _evolve(state: LowRankState, ops: Sequence[Op], cap: int, epsilon, *, checks
     n = state.num_wires
     L, discarded, rank = state.L, state.discarded, state.rank
     wanted = rank
-    trace0 = jnp.real(jnp.vdot(L, L)) if (checks or renormalize) else None
+    trace0 = sq_norm(L) if (checks or renormalize) else None
     eps = health.eps_of(L.dtype)
     slack = 0.0
     for i, op in enumerate(ops):
@@ -60,7 +61,7 @@ def _evolve(state: LowRankState, ops: Sequence[Op], cap: int, epsilon, *, checks
             L = apply_matrix(L, op.matrix(), op.wires, n)
         if checks is not None:
             slack += checks.drift_per_op * eps + health.op_slack(op, L.dtype)
-            sq = jnp.real(jnp.vdot(L, L))
+            sq = sq_norm(L)
             health.traced_check(i, op, sq, trace0 - discarded, checks.drift_floor * eps + slack)
             if op.is_channel:
                 tol = health.eig_tolerance(checks, width, L.dtype)
@@ -73,7 +74,7 @@ def _evolve(state: LowRankState, ops: Sequence[Op], cap: int, epsilon, *, checks
 
 def _rescale(L, target):
     """L scaled so that Tr(L L^dagger) = target (a no-op on an all-zero factor)."""
-    sq = jnp.real(jnp.vdot(L, L))
+    sq = sq_norm(L)
     scale = jnp.sqrt(jnp.where(sq > 0, target / jnp.where(sq > 0, sq, 1.0), 1.0))
     return L * scale.astype(L.dtype)
 

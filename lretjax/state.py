@@ -10,6 +10,7 @@ import numpy as np
 from jaxtyping import Array, Complex, Float, Int
 
 from .errors import CircuitError
+from .ops.inner import sq_norm
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class LowRankState:
         return self.L.shape[1]
 
     def trace(self) -> Float[Array, ""]:
-        return jnp.real(jnp.vdot(self.L, self.L))
+        return sq_norm(self.L)
 
     def __repr__(self) -> str:
         try:
@@ -100,7 +101,7 @@ def as_state(x, num_wires: int) -> LowRankState:
         )
     arr = arr.astype(complex_dtype())
     if not isinstance(arr, jax.core.Tracer):
-        tr = float(jnp.real(jnp.vdot(arr, arr)))
+        tr = float(sq_norm(jnp.asarray(arr)))
         if abs(tr - 1) > 1e-6:
             raise CircuitError(f"initial state has trace {tr:.6g}, expected 1 (normalise it)")
     real = jnp.finfo(arr.dtype).dtype

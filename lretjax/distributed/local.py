@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from ..circuit import Op
 from ..observables import DenseObservable, PauliSum
 from ..ops import apply_matrix, apply_pauli, channel_truncate
+from ..ops.inner import inner, real_inner
 from .layout import Apply, Plan, Swap
 
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -72,7 +73,7 @@ def _pauli_term(L, phys: str, g: int, nl: int, coll):
             s = 1 - 2 * jnp.asarray(coll.bit(a)).astype(L.real.dtype)
             phase = phase * (s if c == "Z" else -1j * s)
     other = apply_pauli(other, phys[g:], nl)
-    return phase * jnp.vdot(L, other)
+    return phase * inner(L, other)
 
 
 def expval(L, obs, perm: Sequence[int], g: int, coll):
@@ -82,7 +83,7 @@ def expval(L, obs, perm: Sequence[int], g: int, coll):
     if isinstance(obs, DenseObservable):
         local = tuple(perm[w] - g for w in obs.wires)
         ol = apply_matrix(L, obs.matrix.astype(L.dtype), local, nl)
-        return coll.psum(jnp.real(jnp.vdot(L, ol)))
+        return coll.psum(real_inner(L, ol))
     assert isinstance(obs, PauliSum)
     terms = []
     for p in obs.paulis:

@@ -21,6 +21,7 @@ from jax.sharding import PartitionSpec as P
 from ..circuit import Circuit
 from ..errors import CircuitError, ObservableError, ParameterError, SimulationConfigError
 from ..observables import DenseObservable, as_observable
+from ..ops.inner import sq_norm
 from ..resources import check_fits
 from ..state import LowRankState, as_state, check_wires, complex_dtype
 from . import local
@@ -393,7 +394,7 @@ def _purity_local(x, c, _):
     from ..ops import gram
 
     gm = c.psum(gram(x))
-    return jnp.real(jnp.vdot(gm, gm))
+    return sq_norm(gm)
 
 
 @functools.partial(jax.jit, static_argnames=("kind", "mesh", "perm", "batched", "static"))

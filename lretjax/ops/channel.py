@@ -24,6 +24,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Complex, Float, Int
 
 from .apply import apply_channel
+from .inner import sq_norm
 from .truncate import select, truncate
 
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -98,7 +99,7 @@ def channel_truncate(
         # More stacked columns than rows: ``truncate`` diagonalises rho itself, the smaller problem.
         S = apply_channel(L, kraus, wires, num_wires)
         t = truncate(S, max_rank, epsilon)
-        return ChannelResult(t.L, t.discarded, t.rank, t.wanted, jnp.real(jnp.vdot(S, S)))
+        return ChannelResult(t.L, t.discarded, t.rank, t.wanted, sq_norm(S))
     Lw = wires_last(L, wires, num_wires)
     G = channel_gram(Lw, kraus, psum)
     k = min(m * L.shape[-1], max_rank, L.shape[0] if dim is None else dim)

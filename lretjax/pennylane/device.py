@@ -48,6 +48,7 @@ from ..errors import CircuitError, ParameterError, SimulationConfigError
 from ..grad import GENERATOR_SPECTRA, expval_fn
 from ..measure import expval, probabilities, sample, to_density_matrix
 from ..ops import apply_matrix
+from ..ops.inner import sq_norm
 from ..simulate import DEFAULT_MAX_RANK, check_settings, simulate
 from ..state import LowRankState
 from . import translate
@@ -240,7 +241,7 @@ class LretDevice(Device):
         if isinstance(mp, PurityMP):
             wires = mp.wires if len(mp.wires) else order
             rho = _reduced_density_matrix(state, [index(w) for w in wires])
-            return jnp.real(jnp.vdot(rho, rho))
+            return sq_norm(rho)
         if isinstance(mp, StateMeasurement):
             return mp.process_density_matrix(to_density_matrix(state), order)
         raise DeviceError(f"lretjax.mixed cannot return {type(mp).__name__} without shots")
