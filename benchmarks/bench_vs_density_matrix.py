@@ -403,7 +403,7 @@ def parse(argv):
     ap.add_argument("--epsilons", type=float, nargs="+", default=None,
                     help="per-channel truncation thresholds (default 1e-3 1e-4 1e-5; quick 1e-4 1e-5)")
     ap.add_argument("--peers", nargs="+", choices=PEERS, default=None)
-    ap.add_argument("--max-rank", type=int, default=512)
+    ap.add_argument("--max-rank", type=int, default=None, help="default 512 (--quick: 256)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per case (subprocess)")
     ap.add_argument("--mem-gb", type=float, default=12.0, help="memory budget per case")
     ap.add_argument("--td-max", type=int, default=12, help="largest n for the full trace distance")
@@ -425,6 +425,9 @@ def parse(argv):
     a.noises = a.noises or noises
     a.timeout = a.timeout or timeout
     a.epsilons = a.epsilons or eps
+    # --quick keeps the whole run_all under 10 minutes: at n = 10 the dep1e-2 and ad1e-2 cases
+    # reach any cap, and a 512 cap's (4 x 512)^2 eigensolves took 20-47 s per case.
+    a.max_rank = a.max_rank or (256 if a.quick else 512)
     a.peers = available_peers(a.peers or (["aer", "cirq", "pennylane"] if (a.tiny or a.quick) else PEERS))
     return a
 
@@ -436,8 +439,9 @@ def main(argv=None) -> dict:
         worker(json.loads(a.worker))
         return {}
     meta = machine_meta(argv, "bench_vs_density_matrix.py")
-    meta.update(depth=a.depth, peers=a.peers, timeout_s=a.timeout, mem_gb=a.mem_gb, x64=a.x64,
-                precision="double" if a.x64 else "single (pennylane: double)", threads=os.cpu_count())
+    meta.update(depth=a.depth, peers=a.peers, timeout_s=a.timeout, max_rank=a.max_rank,
+                mem_gb=a.mem_gb, x64=a.x64, threads=os.cpu_count(),
+                precision="double" if a.x64 else "single (pennylane: double)")
     print(f"# load average {meta['loadavg_start']} on {meta['cores']} cores; depth {a.depth}; "
           f"budget {a.timeout:.0f} s / {a.mem_gb:.0f} GiB per case")
     print(header(a.peers))
