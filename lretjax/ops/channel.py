@@ -8,7 +8,7 @@ Write Lw for L with those k wires moved next to the rank axis, as a (2^(n-k), d 
   S V = Lw W,       W_(b p),(a q) = sum_i (K_i)_ab V_(i p),q,
 
 so the Gram matrix costs one (d r)^2 product over 2^(n-k) rows instead of an (m r)^2 one over
-2^n rows (8x fewer operations for a one-wire depolarizing channel, 128x for a two-wire one), the
+2^n rows (8x fewer operations for a one-wire depolarizing channel, 64x for a two-wire one), the
 kept factor one (d r) x (d k) product, and S is never held in memory: a channel needs L, Lw and the
 new factor rather than m + 1 copies of L. The eigenproblem is unchanged (G is exactly S^dagger S),
 so results equal ``truncate(apply_channel(...))`` to round-off.
