@@ -4,8 +4,7 @@ The peak of a simulation is one channel step (gates update L in one pass and nev
 ``ops.channel_truncate`` never stacks the m Kraus copies of L when m r <= dim: it holds L
 (dim x r), L with the channel's wires moved (dim x r), the product S V (dim x k) and the kept
 factor (dim x k, k = min(m r, max_rank, dim)), plus the Gram matrix G (g x g, g = m r), its
-eigenvectors, the eigensolver's workspace and the buffers of its upper-triangle retry (five
-g x g in XLA's accounting). When m r > dim the stacked
+eigenvectors and the eigensolver's workspace (about one more g x g). When m r > dim the stacked
 factor is built and the dim x dim matrix S S^dagger is diagonalised instead (g = dim); XLA's
 accounting of that step shows three buffers of the stacked size alive at once, so it counts three
 times. ``tests/test_reliability.py`` checks the estimate against XLA's accounting.
@@ -72,7 +71,7 @@ def estimate(num_wires: int, max_rank: int, max_kraus: int, itemsize: int) -> Me
         work, g = itemsize * dim * (r + k), width
     else:  # the stacked factor three times, and rho itself diagonalised
         work, g = 3 * itemsize * dim * width, dim
-    return MemoryEstimate(L=itemsize * dim * r, work=work, gram=itemsize * 5 * g * g,
+    return MemoryEstimate(L=itemsize * dim * r, work=work, gram=itemsize * 3 * g * g,
                           kept=itemsize * dim * k)
 
 

@@ -104,21 +104,3 @@ def test_vmap_over_factors():
     for L, got in zip(Ls, np.asarray(out), strict=True):
         np.testing.assert_allclose(got @ got.conj().T, _dense_channel(L, kraus, (2,), N), atol=1e-10)
 
-
-def test_eigh_retries_from_the_upper_triangle(monkeypatch):
-    # cuSOLVER's complex128 eigh can return NaN reading the lower triangle (jax-ml/jax#32641):
-    # an eigh that fails that way must be answered from the upper triangle.
-    from lretjax.ops import eigh as mod
-
-    real = jnp.linalg.eigh
-
-    def flaky(a, UPLO="L", **kw):
-        lam, v = real(a, UPLO=UPLO, **kw)
-        return (lam * jnp.nan, v) if UPLO == "L" else (lam, v)
-
-    monkeypatch.setattr(mod.jnp.linalg, "eigh", flaky)
-    a = dense.random_unitary(np.random.default_rng(2), 6)
-    h = a @ np.diag(np.arange(6.0)) @ a.conj().T
-    lam, v = mod._eigh(jnp.asarray(h))
-    np.testing.assert_allclose(np.asarray(lam), np.arange(6.0), atol=1e-12)
-    np.testing.assert_allclose((np.asarray(v) * np.asarray(lam)) @ np.asarray(v).conj().T, h, atol=1e-12)

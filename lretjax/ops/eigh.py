@@ -57,19 +57,8 @@ def safe_eigh(a: jax.Array, rtol: float | None = None) -> tuple[jax.Array, jax.A
     derivative is finite and exact for any function invariant under rotations inside groups of
     (near-)equal eigenvalues, which is every result of a low-rank simulation.
     """
-    return _eigh(a)
-
-
-def _eigh(a):
-    """``jnp.linalg.eigh``, retried from the upper triangle if the lower one gives NaN.
-
-    cuSOLVER's complex128 eigh returns NaN for some matrices read from the lower triangle and is
-    fine from the upper one (jax-ml/jax#32641, open; seen here on an H100 for a 1024 x 1024 Gram
-    matrix with a large null space). Our matrices are exactly Hermitian, so both are the answer.
-    """
     lam, v = jnp.linalg.eigh(a)
-    return jax.lax.cond(jnp.all(jnp.isfinite(lam)), lambda a: (lam, v),
-                        lambda a: tuple(jnp.linalg.eigh(a, UPLO="U")), a)
+    return lam, v
 
 
 @safe_eigh.defjvp
