@@ -114,6 +114,12 @@ def _next_pow2(k: int) -> int:
     return 1 << max(int(k) - 1, 0).bit_length()
 
 
+def _kept_width(cap: int, rank: int) -> int:
+    """Eager width after a channel: the next power of two above the rank (only those columns can
+    be nonzero), so compiled steps are shared across nearby ranks."""
+    return min(cap, _next_pow2(max(rank, 1)))
+
+
 def _is_traced(tree) -> bool:
     return any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(tree))
 
@@ -309,19 +315,17 @@ class _Run:
         cap = min(self.max_rank, width, L.shape[0])
         eps = jnp.asarray(self.epsilon, jnp.finfo(L.dtype).dtype)
         kraus = jnp.asarray(op.kraus()).astype(L.dtype)
-        if width > L.shape[0]:  # wider than tall: ``truncate`` diagonalises rho itself
+        if channel.stacks_wide(op.num_kraus, L.shape):
             stacked = _stack_step(L, kraus, wires=op.wires, num_wires=n)
             t = _truncate_step(stacked, max_rank=cap, epsilon=eps)
-            L, discarded, rank, trace = t.L, t.discarded, int(t.rank), health.sq_norm(stacked)
-        else:
-            Lw, G, trace = _gram_step(L, kraus, wires=op.wires, num_wires=n)
-            sel = _select_step(G, k=cap, epsilon=eps)
-            rank = int(sel.rank)
-            # Only the leading pow2 >= rank columns can be nonzero: multiply by those alone.
-            keep = min(cap, _next_pow2(max(rank, 1)))
-            L = _factor_step(Lw, kraus, sel.vectors[:, :keep], wires=op.wires, num_wires=n)
-            discarded = sel.discarded
-        return L[:, : min(cap, _next_pow2(max(rank, 1)))], discarded, rank, (trace, width)
+            rank = int(t.rank)
+            return t.L[:, : _kept_width(cap, rank)], t.discarded, rank, (health.sq_norm(stacked), width)
+        Lw, G, trace = _gram_step(L, kraus, wires=op.wires, num_wires=n)
+        sel = _select_step(G, k=cap, epsilon=eps)
+        rank = int(sel.rank)
+        vectors = sel.vectors[:, : _kept_width(cap, rank)]  # multiply by the kept columns alone
+        L = _factor_step(Lw, kraus, vectors, wires=op.wires, num_wires=n)
+        return L, sel.discarded, rank, (trace, width)
 
     def go(self, start, L, discarded, rank, slack) -> LowRankState:
         ops, total, checks = self.ops, len(self.ops), self.checks

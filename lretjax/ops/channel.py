@@ -74,6 +74,11 @@ def channel_factor(Lw: Array, kraus: Complex[Array, "m d d"], V: Complex[Array, 
     return jnp.matmul(Lw, W.reshape(d * r, d * k), precision=_HIGHEST)
 
 
+def stacks_wide(num_kraus: int, shape) -> bool:
+    """More stacked columns than rows: then rho itself (dim x dim) is the smaller eigenproblem."""
+    return num_kraus * shape[-1] > shape[0]
+
+
 class ChannelResult(NamedTuple):
     """A channel's truncated factor (as ``TruncationResult``) and Tr G = Tr(sum K_i rho K_i^dagger)."""
 
@@ -95,7 +100,7 @@ def channel_truncate(
     """
     kraus = jnp.asarray(kraus).astype(L.dtype)
     m = kraus.shape[0]
-    if psum is None and m * L.shape[-1] > L.shape[0]:
+    if psum is None and stacks_wide(m, L.shape):
         # More stacked columns than rows: ``truncate`` diagonalises rho itself, the smaller problem.
         S = apply_channel(L, kraus, wires, num_wires)
         t = truncate(S, max_rank, epsilon)
