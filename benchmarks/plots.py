@@ -29,6 +29,18 @@ def _legend(ax, size: int) -> None:
         ax.legend(fontsize=size)
 
 
+def _save(fig, meta: dict, path: Path, suffix: str) -> Path:
+    """Caption the figure with the run's machine and command, write it next to the JSON, close it."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(_caption(meta), fontsize=7)
+    fig.tight_layout()
+    out = path.with_name(path.stem + suffix + ".png")
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def _caption(meta: dict) -> str:
     load = meta.get("loadavg_start", [float("nan")])[0]
     return f"{meta.get('machine')} ({meta.get('cores')} cores, load {load:.1f}) - {meta.get('command')}"
@@ -57,11 +69,7 @@ def density_matrix_plots(path: Path) -> list[Path]:
                 ax.plot(*zip(*pts, strict=False), "s--", label=peer)
         ax.set(yscale="log", xlabel="qubits n", ylabel="wall time (s)", title=noise)
         _legend(ax, 7)
-    fig.suptitle(_caption(meta), fontsize=7)
-    fig.tight_layout()
-    out.append(path.with_name(path.stem + "_time_vs_n.png"))
-    fig.savefig(out[-1], dpi=110)
-    plt.close(fig)
+    out.append(_save(fig, meta, path, "_time_vs_n"))
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for noise in noises:
@@ -78,11 +86,7 @@ def density_matrix_plots(path: Path) -> list[Path]:
                     label=f"{noise}: discarded (bound)")
     ax.set(xscale="log", yscale="log", xlabel="final rank", ylabel="distortion to the exact state")
     _legend(ax, 7)
-    fig.suptitle(_caption(meta), fontsize=7)
-    fig.tight_layout()
-    out.append(path.with_name(path.stem + "_distortion_vs_rank.png"))
-    fig.savefig(out[-1], dpi=110)
-    plt.close(fig)
+    out.append(_save(fig, meta, path, "_distortion_vs_rank"))
     return out
 
 
@@ -113,12 +117,7 @@ def trajectories_plot(path: Path) -> list[Path]:
             ax.set(xscale="log", yscale="log", xlabel="seconds", ylabel=f"error of {what}",
                    title=f"n = {n}")
             _legend(ax, 6)
-    fig.suptitle(_caption(meta), fontsize=7)
-    fig.tight_layout()
-    out = path.with_name(path.stem + "_accuracy_vs_time.png")
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return [out]
+    return [_save(fig, meta, path, "_accuracy_vs_time")]
 
 
 def plot(path) -> list[Path]:
