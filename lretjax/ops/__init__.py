@@ -10,7 +10,7 @@ copies of L (``channel.py``); the simulators use it.
 from .apply import apply_channel, apply_matrix, apply_pauli
 from .channel import ChannelResult, channel_truncate
 from .primitives import apply_kraus_p, apply_matrix_p
-from .truncate import TruncationResult, gram, truncate, truncate_from_gram
+from .truncate import TruncationResult, gram, truncate
 
 __all__ = [
     "apply_matrix",
@@ -19,7 +19,6 @@ __all__ = [
     "truncate",
     "channel_truncate",
     "ChannelResult",
-    "truncate_from_gram",
     "gram",
     "TruncationResult",
     "apply_matrix_p",

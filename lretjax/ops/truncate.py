@@ -44,10 +44,12 @@ def truncate(L: Complex[Array, "dim rank"], max_rank: int, epsilon: float | Arra
     The output has the static width min(width, max_rank, dim) so shapes stay fixed under jit.
     """
     dim, width = L.shape
-    if width <= dim:
-        return truncate_from_gram(L, gram(L), max_rank, epsilon)
-    # More columns than rows: the dim x dim matrix rho = L L^dagger is the smaller problem.
     k = min(width, max_rank, dim)
+    if width <= dim:
+        sel = select(gram(L), k, epsilon)
+        return TruncationResult(jnp.matmul(L, sel.vectors, precision=_HIGHEST), sel.discarded,
+                                sel.rank, sel.wanted)
+    # More columns than rows: the dim x dim matrix rho = L L^dagger is the smaller problem.
     rho = jnp.matmul(L, L.conj().T, precision=_HIGHEST)
     lam, u = safe_eigh(rho)
     lam, u = jnp.clip(lam[::-1], 0.0), u[:, ::-1]
@@ -78,18 +80,6 @@ def select(G: Complex[Array, "width width"], k: int, epsilon=0.0) -> Selection:
     keep, wanted = keep_mask(lam, k, epsilon)
     discarded = jnp.sum(jnp.where(keep, 0.0, lam))
     return Selection(v[:, :k] * keep[:k].astype(v.dtype), discarded, jnp.sum(keep), wanted)
-
-
-def truncate_from_gram(
-    L: Complex[Array, "rows rank"], G: Complex[Array, "rank rank"], max_rank: int, epsilon=0.0,
-    *, dim: int | None = None,
-) -> TruncationResult:
-    """``truncate`` given the Gram matrix G = L^dagger L, for callers that assemble it themselves
-    (a row-sharded L sums local Gram blocks); ``dim`` is the full row count, the rank's bound."""
-    k = min(L.shape[1], max_rank, L.shape[0] if dim is None else dim)
-    sel = select(G, k, epsilon)
-    Lk = jnp.matmul(L, sel.vectors, precision=_HIGHEST)
-    return TruncationResult(Lk, sel.discarded, sel.rank, sel.wanted)
 
 
 def keep_mask(lam, k: int, epsilon):
