@@ -43,65 +43,45 @@ MAX_WIRES = 6
 # -- reference arithmetic (the default lowering) -----------------------------------------------------
 
 
-def _slices(L, wires, num_wires):
-    t = L.reshape((2,) * num_wires + (L.shape[-1],))
-    parts = []
-    for bits in itertools.product((0, 1), repeat=len(wires)):
+def _terms(L, coef, wires, num_wires):
+    """sum_b coef[..., b] * (slice b of L on ``wires``), as one broadcast expression per b.
+
+    ``coef`` is (lead..., 2^k, 2^k) with rows a (output bits) and columns b (input bits), wires[0]
+    the high bit. Each term multiplies the size-1 slice of L at input bits b by the column of
+    coefficients, broadcast along the wires' axes; the sum of the 2^k terms is one elementwise
+    fusion that writes the output directly. (Slicing per output bit and stacking the pieces, the
+    earlier form, lost data on an H100 once L held 2^30 complex64 entries: XLA's concatenate of
+    pieces over 2^31 bytes; docs/performance.md.)
+    """
+    k, r = len(wires), L.shape[-1]
+    lead = coef.shape[:-2]
+    t = L.reshape((2,) * num_wires + (r,))
+    # Output axes: the wires' axes hold the output bits a, in increasing wire order.
+    order = sorted(range(k), key=lambda i: wires[i])
+    shape = [1] * (num_wires + 1)
+    for w in wires:
+        shape[w] = 2
+    c = coef.reshape(lead + (2,) * k + (2**k,))
+    c = jnp.transpose(c, tuple(range(len(lead))) + tuple(len(lead) + i for i in order) + (len(lead) + k,))
+    acc = None
+    for b, bits in enumerate(itertools.product((0, 1), repeat=k)):
         idx = [slice(None)] * (num_wires + 1)
-        for w, b in zip(wires, bits, strict=True):
-            idx[w] = b
-        parts.append(t[tuple(idx)])
-    return parts
-
-
-def _assemble(outs, wires, num_wires, shape):
-    k = len(wires)
-    out = jnp.stack(outs).reshape((2,) * k + outs[0].shape)
-    out = jnp.moveaxis(out, list(range(k)), list(wires))
-    return out.reshape(shape)
+        for w, bit in zip(wires, bits, strict=True):
+            idx[w] = slice(bit, bit + 1)
+        term = c[..., b].reshape(lead + tuple(shape)) * t[tuple(idx)]
+        acc = term if acc is None else acc + term
+    return acc
 
 
 def _matrix_elementwise(L, u, *, wires, num_wires):
-    """U L as sums of scalar-times-slice: one fused elementwise pass in XLA.
-
-    Up to two wires every output slice is its own sum; wider blocks broadcast a column of U
-    against each input slice, which keeps the XLA graph at 2^k terms rather than 4^k (compile time).
-    """
-    parts = _slices(L, wires, num_wires)
-    d = len(parts)
-    if d <= 4:
-        outs = []
-        for a in range(d):
-            acc = None
-            for b in range(d):
-                term = u[a, b] * parts[b]
-                acc = term if acc is None else acc + term
-            outs.append(acc)
-        return _assemble(outs, wires, num_wires, L.shape)
-    bshape = (d,) + (1,) * parts[0].ndim
-    acc = None
-    for b in range(d):
-        term = u[:, b].reshape(bshape) * parts[b][None]
-        acc = term if acc is None else acc + term
-    return _assemble(list(acc), wires, num_wires, L.shape)
+    """U L as 2^k broadcast scalar-times-slice terms: one fused elementwise pass in XLA."""
+    return _terms(L, u, wires, num_wires).reshape(L.shape)
 
 
 def _kraus_elementwise(L, kraus, *, wires, num_wires):
-    """[K_1 L | ... | K_m L] with the m operators as a broadcast axis: 4^k terms, not m 4^k."""
-    parts = _slices(L, wires, num_wires)
-    m, d, k = kraus.shape[0], len(parts), len(wires)
-    bshape = (m,) + (1,) * parts[0].ndim
-    outs = []
-    for a in range(d):
-        acc = None
-        for b in range(d):
-            term = kraus[:, a, b].reshape(bshape) * parts[b][None]
-            acc = term if acc is None else acc + term
-        outs.append(acc)
-    out = jnp.moveaxis(jnp.stack(outs), 0, 1)  # (m, d, *rest)
-    out = out.reshape((m,) + (2,) * k + parts[0].shape)
-    out = jnp.moveaxis(out, list(range(1, k + 1)), [1 + w for w in wires])
-    out = out.reshape(m, L.shape[0], L.shape[1])
+    """[K_1 L | ... | K_m L] with the m operators as a leading broadcast axis (2^k terms)."""
+    m = kraus.shape[0]
+    out = _terms(L, kraus, wires, num_wires).reshape(m, L.shape[0], L.shape[1])
     return jnp.transpose(out, (1, 0, 2)).reshape(L.shape[0], m * L.shape[1])
 
 
