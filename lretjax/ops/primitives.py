@@ -185,14 +185,15 @@ def _to_columns(L, axis):
 
 
 def _matrix_batch(args, dims, *, wires, num_wires):
+    # An unmapped operand's batch dimension is None (jax 0.11 dropped the batching.not_mapped alias).
     L, u = args
     bl, bu = dims
-    if bu is batching.not_mapped:
+    if bu is None:
         cols, b = _to_columns(L, bl)
         out = apply_matrix_p.bind(cols, u, wires=wires, num_wires=num_wires)
         return out.reshape(out.shape[0], b, -1), 1
     u = jnp.moveaxis(u, bu, 0)
-    if bl is batching.not_mapped:
+    if bl is None:
         out = jax.lax.map(lambda v: apply_matrix_p.bind(L, v, wires=wires, num_wires=num_wires), u)
     else:
         L = jnp.moveaxis(L, bl, 0)
@@ -203,15 +204,15 @@ def _matrix_batch(args, dims, *, wires, num_wires):
 def _kraus_batch(args, dims, *, wires, num_wires):
     L, kraus = args
     bl, bk = dims
-    m = kraus.shape[0] if bk is batching.not_mapped else kraus.shape[1 if bk == 0 else 0]
-    if bk is batching.not_mapped:
+    m = kraus.shape[0] if bk is None else kraus.shape[1 if bk == 0 else 0]
+    if bk is None:
         cols, b = _to_columns(L, bl)
         out = apply_kraus_p.bind(cols, kraus, wires=wires, num_wires=num_wires)  # (dim, m * b * r)
         dim = out.shape[0]
         out = out.reshape(dim, m, b, -1).transpose(0, 2, 1, 3)  # per batch: [K_1 L | ... | K_m L]
         return out.reshape(dim, b, -1), 1
     kraus = jnp.moveaxis(kraus, bk, 0)
-    if bl is batching.not_mapped:
+    if bl is None:
         out = jax.lax.map(lambda k: apply_kraus_p.bind(L, k, wires=wires, num_wires=num_wires), kraus)
     else:
         L = jnp.moveaxis(L, bl, 0)
