@@ -32,3 +32,22 @@ def test_complex64_trace_and_expval_of_a_large_state():
     z0 = np.repeat([1.0, -1.0], 2**11)[:, None]
     want = float(np.vdot(L64, z0 * L64).real)
     assert abs(float(lretjax.expval(st, "Z0")) - want) < 1e-6
+
+
+def test_large_arrays_are_summed_in_chunks_with_the_same_result(monkeypatch):
+    from lretjax.ops import inner as inner_mod
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(64, 32)) + 1j * rng.normal(size=(64, 32))
+    b = rng.normal(size=(64, 32)) + 1j * rng.normal(size=(64, 32))
+    monkeypatch.setattr(inner_mod, "CHUNK", 2**8)  # 8 chunks of 256 entries
+    a_, b_ = jnp.asarray(a), jnp.asarray(b)
+    jaxpr = str(jax.make_jaxpr(sq_norm)(a_))
+    assert "scan" in jaxpr  # the chunked path ran
+    np.testing.assert_allclose(float(sq_norm(a_)), np.vdot(a, a).real, rtol=1e-13)
+    np.testing.assert_allclose(float(real_inner(a_, b_)), np.vdot(a, b).real, rtol=1e-13)
+    np.testing.assert_allclose(complex(inner(a_, b_)), np.vdot(a, b), rtol=1e-13)
+    # differentiable through the chunks: Re<a, b> = sum(ar br + ai bi), and jax.grad of a real
+    # function of complex a returns df/dar - i df/dai = conj(b)
+    g = jax.grad(lambda x: real_inner(x, b_))(a_)
+    np.testing.assert_allclose(np.asarray(g), np.conj(b), rtol=1e-13)
