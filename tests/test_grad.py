@@ -321,3 +321,21 @@ def test_truncate_wide_branch_gradient_inside_degenerate_groups(k):
         return jnp.real(jnp.trace(jnp.asarray(o) @ lk @ lk.conj().T))
 
     np.testing.assert_allclose(jax.grad(f)(0.0), _fd(f), atol=1e-7)
+
+
+def test_parameter_shift_in_batches_equals_one_batch(monkeypatch):
+    """Shifted circuits that do not fit SHIFT_BATCH_BYTES run as a loop of vmapped batches."""
+    import lretjax.grad as grad_mod
+
+    c = Circuit(3).ry(Param("a"), 0).cx(0, 1).depolarizing(0.02, 1).rz(Param("b"), 1).crx(Param("c"), 1, 2)
+    x = jnp.asarray([0.3, -0.7, 1.1])
+    whole = jax.grad(grad_mod.expval_fn(c, "Z0 Z2", diff_method="parameter-shift"))(x)
+    assert grad_mod.shift_batch_size(8, len(c.ops), 3, 64) == 8
+    per_circuit = len(c.ops) * 2**3 * 8 * 16
+    monkeypatch.setattr(grad_mod, "SHIFT_BATCH_BYTES", 3 * per_circuit)  # batches of 3 (and a rest)
+    assert grad_mod.shift_batch_size(8, len(c.ops), 3, 64) == 3
+    f = grad_mod.expval_fn(c, "Z0 Z2", diff_method="parameter-shift")
+    batched = jax.grad(f)(x)
+    np.testing.assert_allclose(batched, whole, atol=1e-13)
+    fd = [(f(x + h) - f(x - h)) / 2e-6 for h in 1e-6 * np.eye(3)]
+    np.testing.assert_allclose(batched, fd, atol=1e-7)
