@@ -124,7 +124,10 @@ def measure(n, num_params, p, max_rank, repeats, pennylane_max) -> dict:
             g = pennylane_grad(circuit, obs)
             row["pennylane_compile_s"], row["pennylane_s"] = _time(lambda g=g: g(x), max(1, repeats // 2))
         except ImportError:
-            pass
+            row["pennylane_error"] = "pennylane not installed"
+        except AttributeError as err:  # pennylane 0.45 calls jax.core.is_concrete, gone in jax 0.11
+            row["pennylane_error"] = f"pennylane does not run with jax {jax.__version__}: {err}"
+            print(row["pennylane_error"], flush=True)
     for name in ("backprop", "checkpoint", "parameter-shift", "finite_differences", "pennylane"):
         t = row[f"{name}_s"]
         row[f"{name}_ratio"] = None if t is None else t / row["forward_s"]
@@ -136,11 +139,12 @@ def measure(n, num_params, p, max_rank, repeats, pennylane_max) -> dict:
     return row
 
 
-def run(n, sizes, p, max_rank, repeats, pennylane_max) -> list[dict]:
+def run(n, sizes, p, max_rank, repeats, pennylane_max, save=lambda rows: None) -> list[dict]:
     rows = []
     for num_params in sizes:
         rows.append(measure(n, num_params, p, max_rank, repeats, pennylane_max))
         print_row(rows[-1])
+        save(rows)  # after every row, so a run cut short keeps what it measured
     return rows
 
 
@@ -181,7 +185,6 @@ def main(argv=None) -> None:
     print(f"hardware-efficient ansatz, {n} wires, depolarizing p={a.p}, max_rank={a.max_rank}; "
           "columns after fwd: gradient time / forward time")
     print(HEADER)
-    rows = run(n, sizes, a.p, a.max_rank, a.repeats, a.pennylane_max)
     meta = {
         "machine": platform.node(), "processor": platform.processor() or platform.machine(),
         "jax": jax.__version__, "device": str(jax.devices()[0]), "x64": bool(a.x64),
@@ -191,7 +194,10 @@ def main(argv=None) -> None:
     name = f"grad_{platform.node() or 'machine'}{'_quick' * a.quick}.json"
     out = Path(a.out or Path(__file__).parent / "results" / name)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    def save(rows):
+        out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+
+    run(n, sizes, a.p, a.max_rank, a.repeats, a.pennylane_max, save)
     print(f"wrote {out}")
 
 
