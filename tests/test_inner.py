@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import lretjax
 from lretjax.ops.inner import inner, real_inner, sq_norm
@@ -34,16 +35,17 @@ def test_complex64_trace_and_expval_of_a_large_state():
     assert abs(float(lretjax.expval(st, "Z0")) - want) < 1e-6
 
 
-def test_large_arrays_are_summed_in_chunks_with_the_same_result(monkeypatch):
+@pytest.mark.parametrize("width", [32, 33])  # 33: no power of two divides the entry count
+def test_large_arrays_are_summed_in_chunks_with_the_same_result(monkeypatch, width):
     from lretjax.ops import inner as inner_mod
 
     rng = np.random.default_rng(3)
-    a = rng.normal(size=(64, 32)) + 1j * rng.normal(size=(64, 32))
-    b = rng.normal(size=(64, 32)) + 1j * rng.normal(size=(64, 32))
-    monkeypatch.setattr(inner_mod, "CHUNK", 2**8)  # 8 chunks of 256 entries
+    a = rng.normal(size=(64, width)) + 1j * rng.normal(size=(64, width))
+    b = rng.normal(size=(64, width)) + 1j * rng.normal(size=(64, width))
+    monkeypatch.setattr(inner_mod, "CHUNK", 2**8)  # row chunks of >= 256 entries
     a_, b_ = jnp.asarray(a), jnp.asarray(b)
     jaxpr = str(jax.make_jaxpr(sq_norm)(a_))
-    assert "scan" in jaxpr  # the chunked path ran
+    assert "scan" in jaxpr and "length=8" in jaxpr  # 8 chunks of 8 rows ran
     np.testing.assert_allclose(float(sq_norm(a_)), np.vdot(a, a).real, rtol=1e-13)
     np.testing.assert_allclose(float(real_inner(a_, b_)), np.vdot(a, b).real, rtol=1e-13)
     np.testing.assert_allclose(complex(inner(a_, b_)), np.vdot(a, b), rtol=1e-13)

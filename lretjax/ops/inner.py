@@ -7,8 +7,8 @@ tree, with errors near machine epsilon (2.8e-8 on the same array).
 
 XLA does not fuse ``real``/``imag`` of a complex array into the reduction that consumes them: it
 writes the parts out first, a temporary as large as L itself (the 8 GiB allocation that ran an
-H100 out of memory at L = 2^24 x 64). Arrays above ``CHUNK`` entries are therefore summed in
-chunks of ``CHUNK`` (one ``lax.map``), which bounds that temporary at 128 MiB.
+H100 out of memory at L = 2^24 x 64). Arrays above ``CHUNK`` entries are therefore summed in row
+chunks of about ``CHUNK`` entries (one ``lax.map``), which bounds that temporary near 128 MiB.
 """
 
 from __future__ import annotations
@@ -22,11 +22,18 @@ CHUNK = 2**24
 
 
 def _summed(term, a, b):
-    """sum(term(a, b)), in chunks of CHUNK entries when a is larger and splits evenly."""
-    if a.size <= CHUNK or a.size % CHUNK:
+    """sum(term(a, b)), in row chunks of about CHUNK entries when a is larger.
+
+    The chunk count is the largest power of two that divides the row count and leaves chunks of
+    at least CHUNK entries, so a factor of 2^n rows always splits, whatever its width.
+    """
+    chunks = 1
+    while a.size // (2 * chunks) >= CHUNK and a.shape[0] % (2 * chunks) == 0:
+        chunks *= 2
+    if chunks == 1:
         return jnp.sum(term(a, b))
-    shape = (a.size // CHUNK, CHUNK)
-    return jnp.sum(jax.lax.map(lambda ab: jnp.sum(term(*ab)), (a.reshape(shape), b.reshape(shape))))
+    parts = (a.reshape(chunks, -1), b.reshape(chunks, -1))
+    return jnp.sum(jax.lax.map(lambda ab: jnp.sum(term(*ab)), parts))
 
 
 def inner(a: Complex[Array, "..."], b: Complex[Array, "..."]) -> Complex[Array, ""]:
