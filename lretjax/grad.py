@@ -8,8 +8,9 @@ value is the same for every method and whose gradient is computed
   ``checkpoint=True`` recomputes the forward pass by segments during the backward sweep, trading
   one extra forward evaluation for memory O(sqrt(ops)) states instead of O(ops);
 - ``"parameter-shift"``: from the shift rule of every parameterised gate; all shifted circuits
-  run vmapped in one jitted call (in batches bounded by ``SHIFT_BATCH_BYTES``). Exact for noisy circuits (the channels do not depend on the
-  parameters), including truncation as long as the truncation is exact (rank not capped).
+  run vmapped in one jitted call (in batches bounded by ``SHIFT_BATCH_BYTES``). Exact for noisy
+  circuits (the channels do not depend on the parameters), including truncation as long as the
+  truncation is exact (rank not capped).
 
 There is no ``"adjoint"`` method: the adjoint trick un-computes the state by applying U^dagger
 backwards, and a channel followed by truncation has no inverse. docs/gradients.md says more.
@@ -38,8 +39,6 @@ from .state import LowRankState, zero_state
 
 DIFF_METHODS = ("backprop", "parameter-shift")
 
-# Eigenvalues of the generator G of each parameter, U(t) = exp(-i t G) up to a fixed unitary.
-# The shift rule follows from their differences (the frequencies of <O>(t)).
 # Memory allowed for one batch of shifted circuits (a rough upper estimate: XLA keeps about one
 # factor per op alive per circuit of a vmapped batch: 1.8 GB for 128 circuits of 166 ops on 10
 # wires, where one forward pass needs 1.5 MB). Larger sets run as a loop over batches.
@@ -52,6 +51,8 @@ def shift_batch_size(num_circuits: int, num_ops: int, num_wires: int, max_rank: 
     return int(max(1, min(num_circuits, SHIFT_BATCH_BYTES // per_circuit)))
 
 
+# Eigenvalues of the generator G of each parameter, U(t) = exp(-i t G) up to a fixed unitary.
+# The shift rule follows from their differences (the frequencies of <O>(t)).
 _HALF = (-0.5, 0.5)  # Pauli rotations exp(-i t P / 2)
 _PHASE = (0.0, 1.0)  # diag(1, e^{i t}) and its controlled form
 _CTRL = (-0.5, 0.0, 0.5)  # controlled Pauli rotations: |1><1| (x) P / 2

@@ -17,7 +17,6 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Complex, Float
 
-
 CHUNK = 2**24
 
 
