@@ -23,7 +23,9 @@ import jax
 import numpy as np
 
 from ..circuit import GATE, UNITARY, Circuit, Op, _from_trusted
+from ..noise.channels import PAULIS_1
 from ._rules import is_concrete, make_op
+from .single import _is_phase_identity, u3_angles
 
 # CX each named two-wire gate costs when it is decomposed on its own: locally CX-equivalent
 # gates 1, controlled rotations and two-wire Pauli rotations 2 (for a generic angle), SWAP 3.
@@ -38,10 +40,7 @@ CX_COST: dict[str, int] = {
 CLASS_ATOL = 1e-9
 VERIFY_ATOL = 1e-10
 
-_I2 = np.eye(2, dtype=complex)
-_X = np.array([[0, 1], [1, 0]], dtype=complex)
-_Y = np.array([[0, -1j], [1j, 0]], dtype=complex)
-_Z = np.diag([1.0 + 0j, -1.0])
+_I2, _X, _Y, _Z = PAULIS_1
 _H = np.array([[1, 1], [1, -1]], dtype=complex) / math.sqrt(2)
 _SDG = np.diag([1, -1j])
 _S = np.diag([1, 1j])
@@ -408,19 +407,6 @@ def block_unitary(circuit: Circuit, block: Block, cache: dict | None = None) -> 
     return u
 
 
-def _is_identity(m: np.ndarray) -> bool:
-    return abs(m[0, 1]) < 1e-12 and abs(m[1, 0]) < 1e-12 and abs(m[0, 0] - m[1, 1]) < 1e-12
-
-
-def _u3_params(m: np.ndarray) -> tuple[float, float, float]:
-    """(theta, phi, lam) with m = e^{i alpha} U3(theta, phi, lam); as ``single.u3_angles``."""
-    det = m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]
-    v = m * np.exp(-0.5j * np.angle(det))
-    theta = 2 * math.atan2(abs(v[1, 0]), abs(v[0, 0]))
-    plus, minus = 2 * float(np.angle(v[1, 1])), 2 * float(np.angle(v[1, 0]))
-    return theta, (plus + minus) / 2, (plus - minus) / 2
-
-
 def layers_to_ops(layers: list[Layer], wires: tuple[int, int]) -> list[Op]:
     """``cx`` and ``u3`` ops on ``wires`` for synthesized layers (identity locals dropped)."""
     out: list[Op] = []
@@ -430,8 +416,8 @@ def layers_to_ops(layers: list[Layer], wires: tuple[int, int]) -> list[Op]:
             out.append(make_op("cx", (c, wires[1 - layer[1]])))
             continue
         for w, m in zip(wires, layer[1:], strict=True):
-            if not _is_identity(m):
-                out.append(make_op("u3", (w,), _u3_params(m)))
+            if not _is_phase_identity(m):
+                out.append(make_op("u3", (w,), tuple(float(a) for a in u3_angles(m))))
     return out
 
 

@@ -16,12 +16,13 @@ def u3_angles(u):
     [[e^{-i(phi+lam)/2} c, ...], [e^{i(phi-lam)/2} s, e^{i(phi+lam)/2} c]]. Where c or s vanishes
     the free combination is set to 0 (jnp.angle(0) = 0), which still reproduces ``u``.
     """
-    u = jnp.asarray(u)
+    xp = np if isinstance(u, np.ndarray) else jnp  # NumPy in, NumPy (float64) out
+    u = xp.asarray(u)
     det = u[0, 0] * u[1, 1] - u[0, 1] * u[1, 0]
-    v = u * jnp.exp(-0.5j * jnp.angle(det))
-    theta = 2 * jnp.arctan2(jnp.abs(v[1, 0]), jnp.abs(v[0, 0]))
-    plus = 2 * jnp.angle(v[1, 1])
-    minus = 2 * jnp.angle(v[1, 0])
+    v = u * xp.exp(-0.5j * xp.angle(det))
+    theta = 2 * xp.arctan2(xp.abs(v[1, 0]), xp.abs(v[0, 0]))
+    plus = 2 * xp.angle(v[1, 1])
+    minus = 2 * xp.angle(v[1, 0])
     return theta, (plus + minus) / 2, (plus - minus) / 2
 
 
