@@ -178,8 +178,9 @@ def test_phase_merging_stops_at_channels():
 # -- U3 fusion ----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("as_array", [jnp.asarray, np.asarray])  # NumPy stays NumPy (KAK pass)
 @pytest.mark.parametrize("seed", range(4))
-def test_u3_angles_reconstruct(seed):
+def test_u3_angles_reconstruct(seed, as_array):
     rng = np.random.default_rng(seed)
     from test_compiler_reference import MATRICES
 
@@ -187,7 +188,9 @@ def test_u3_angles_reconstruct(seed):
              np.diag(np.exp(1j * rng.normal(size=2))),
              np.array([[0, np.exp(0.3j)], [np.exp(-1.1j), 0]])]
     for u in cases:
-        t, p, lam = (float(x) for x in u3_angles(jnp.asarray(u)))
+        angles = u3_angles(as_array(u))
+        assert all(isinstance(x, jax.Array) != (as_array is np.asarray) for x in angles)
+        t, p, lam = (float(x) for x in angles)
         assert phase_distance(MATRICES["u3"](t, p, lam), u) < 1e-10
 
 
