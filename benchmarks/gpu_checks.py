@@ -14,7 +14,6 @@ batch of row chunks (einsum, batched matmul) and as one real product of [Re | Im
 
 import os
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -112,16 +111,6 @@ def check_nan(n):
               f"|<H> - simulate| {abs(float(dist.expval(st, obs)) - want):.2e}", flush=True)
 
 
-def _median_time(fn, x, reps=10):
-    out = jax.block_until_ready(fn(x))
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        out = jax.block_until_ready(fn(x))
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts)), out
-
-
 def _gram_forms(B):
     def einsum(L):
         c = L.reshape(B, L.shape[0] // B, L.shape[1])
@@ -142,18 +131,21 @@ def _gram_forms(B):
 
 
 def check_gram():
-    copy = jax.jit(lambda x: x * jnp.asarray(1.0000001, x.dtype))
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_gpu import copy_time, rand_state, timeit
+
     plain = jax.jit(lambda L: jnp.matmul(L.conj().T, L, precision=HI))
     for n, r in ((24, 16), (24, 32), (23, 64), (22, 128)):
-        L = jax.random.normal(jax.random.PRNGKey(0), (2**n, r), dtype=jnp.complex64)
-        read = _median_time(copy, L)[0] / 2  # a copy reads and writes L once each
-        tp, ref = _median_time(plain, L)
-        row = [f"n={n} r={r}: plain dot {read / tp:.2f}"]
+        re, im = rand_state(n, r)
+        read = copy_time(re, im)[0] / 2  # a copy reads and writes L once each
+        L = jax.lax.complex(re, im)
+        del re, im
+        ref = plain(L)
+        row = [f"n={n} r={r}: plain dot {read / timeit(plain, L):.2f}"]
         for B in (256, 1024, 4096):
             for name, f in _gram_forms(B).items():
-                tb, g = _median_time(f, L)
-                err = float(jnp.max(jnp.abs(g - ref)) / jnp.max(jnp.abs(ref)))
-                row.append(f"{name}{B} {read / tb:.2f} (err {err:.1e})")
+                err = float(jnp.max(jnp.abs(f(L) - ref)) / jnp.max(jnp.abs(ref)))
+                row.append(f"{name}{B} {read / timeit(f, L):.2f} (err {err:.1e})")
         print("; ".join(row), " (fractions of one read of L at copy bandwidth)", flush=True)
         del L
 
