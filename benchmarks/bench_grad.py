@@ -125,7 +125,10 @@ def measure(n, num_params, p, max_rank, repeats, pennylane_max) -> dict:
             row["pennylane_compile_s"], row["pennylane_s"] = _time(lambda g=g: g(x), max(1, repeats // 2))
         except ImportError:
             row["pennylane_error"] = "pennylane not installed"
-        except AttributeError as err:  # pennylane 0.45 calls jax.core.is_concrete, gone in jax 0.11
+        except AttributeError as err:
+            if "jax" not in str(err):
+                raise
+            # pennylane 0.45 calls jax.core.is_concrete, which jax 0.11 removed
             row["pennylane_error"] = f"pennylane does not run with jax {jax.__version__}: {err}"
             print(row["pennylane_error"], flush=True)
     for name in ("backprop", "checkpoint", "parameter-shift", "finite_differences", "pennylane"):

@@ -50,8 +50,8 @@ def _terms(L, coef, wires, num_wires):
     the high bit. Each term multiplies the size-1 slice of L at input bits b by the column of
     coefficients, broadcast along the wires' axes; the sum of the 2^k terms is one elementwise
     fusion that writes the output directly. (Slicing per output bit and stacking the pieces, the
-    earlier form, lost data on an H100 once L held 2^30 complex64 entries: XLA's concatenate of
-    pieces over 2^31 bytes; docs/performance.md.)
+    earlier form, gave wrong amplitudes on an H100 for two-wire gates on wires (0, 1) once L held
+    2^30 complex64 entries; docs/performance.md.)
     """
     k, r = len(wires), L.shape[-1]
     lead = coef.shape[:-2]
