@@ -3,13 +3,16 @@
     PYTHONPATH=. python3 benchmarks/gpu_checks.py gates 32 64    # big-L gates vs a column-chunked run
     PYTHONPATH=. python3 benchmarks/gpu_checks.py nan 8          # Gram-route channel steps in x64: NaN?
     PYTHONPATH=. python3 benchmarks/gpu_checks.py gram           # Gram product forms vs one read of L
+    PYTHONPATH=. python3 benchmarks/gpu_checks.py gramk          # the Pallas Gram kernel, its settings
 
 ``gates``: n = 24 (env NW), r from the command line, complex64. Each gate runs on the whole L and on
 8-column chunks (2^27 entries, a size known to be right); prints the largest difference and the
 norm ratio. ``nan``: the LRET paper circuit (depth 2, depolarizing 1e-3), untruncated, every channel
 through the Gram route (the sharded path's), stopping at the first NaN to test eigh variants; then
 ``simulate_sharded`` on one device against ``simulate``. ``gram``: L^dagger L as XLA's dot, as a
-batch of row chunks (einsum, batched matmul) and as one real product of [Re | Im].
+batch of row chunks (einsum, batched matmul) and as one real product of [Re | Im]. ``gramk``: the
+Pallas kernel ``kernels.gram_planes`` over its settings, from planes and from a complex L (with the
+split), against XLA's dot; then a truncated channel (n = 24, r = 16) with either Gram.
 """
 
 import os
@@ -150,6 +153,86 @@ def check_gram():
         del L
 
 
+def check_gram_kernel():
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_gpu import copy_time, rand_state, timeit
+
+    from kernels import gram_planes
+    from lretjax.ops import channel
+
+    def xla_gram(L):
+        return jnp.matmul(L.conj().T, L, precision=HI)
+
+    def pallas_gram(L):  # the kernel needs float planes: XLA writes them out first
+        return jax.lax.complex(*gram_planes(jnp.real(L), jnp.imag(L)))
+
+    xla = jax.jit(xla_gram)
+    split = jax.jit(pallas_gram)
+    for n, c in ((24, 16), (23, 32), (23, 64), (22, 128), (21, 256)):
+        re, im = rand_state(n, c)
+        read = copy_time(re, im)[0] / 2
+        L = jax.lax.complex(re, im)
+        ref = xla(L)
+
+        def err(g, ref=ref):
+            return float(jnp.max(jnp.abs(g - ref)) / jnp.max(jnp.abs(ref)))
+
+        row = [f"n={n} c={c}: xla {read / timeit(xla, L):.2f}",
+               f"split+kernel {read / timeit(split, L):.2f} (err {err(split(L)):.1e})"]
+        if c <= 32:  # XLA's reduction of the broadcast products (c^2 products per row)
+            red = jax.jit(lambda L: jnp.sum(L.conj()[:, :, None] * L[:, None, :], axis=0))
+            row.append(f"xla reduce {read / timeit(red, L):.2f} (err {err(red(L)):.1e})")
+        best = None
+        settings = [("ieee", 4, 256, 1024)] + [
+            (alg, warps, sub, progs) for alg in ("ieee", "tf32x3") for warps in (4, 8)
+            for sub in (128, 256) for progs in (512, 2048)]
+        for alg, warps, sub, progs in settings:
+            f = jax.jit(lambda a, b, alg=alg, w=warps, s=sub, p=progs: gram_planes(
+                a, b, algorithm=alg, num_warps=w, block_rows=s, programs=p))
+            try:
+                t = timeit(f, re, im)
+            except Exception as e:  # noqa: BLE001 - report the setting that fails
+                print(f"  {alg} w{warps} s{sub} p{progs}: {type(e).__name__}: {str(e)[:200]}",
+                      flush=True)
+                continue
+            gr, gi = f(re, im)
+            e = err(jax.lax.complex(gr, gi))
+            if best is None or t < best[0]:
+                best = (t, f"{alg} w{warps} s{sub} p{progs}", e)
+            if (alg, warps, sub, progs) == settings[0]:
+                row.append(f"kernel default {read / t:.2f} (err {e:.1e})")
+        if best is None:
+            print("; ".join(row) + "; no kernel setting ran", flush=True)
+            continue
+        row.append(f"best kernel {read / best[0]:.2f} [{best[1]}] (err {best[2]:.1e})")
+        print("; ".join(row), " (fractions of one read at copy bandwidth)", flush=True)
+        del L, re, im
+
+    n, r = 24, 16
+    re, im = rand_state(n, r)
+    L = jax.lax.complex(re, im)
+    L = L / jnp.sqrt(jnp.sum(jnp.abs(L) ** 2))
+    K = jnp.asarray(np.sqrt([1 - 3e-3 / 4] + [1e-3 / 4] * 3)[:, None, None] * np.stack(
+        [np.eye(2), [[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]]), jnp.complex64)
+    t_copy = copy_time(re, im)[0]
+    for w in (0, n // 2, n - 1):
+        outs = {}
+        for name, g in (("pallas", pallas_gram), ("xla", xla_gram)):
+            saved, channel.gram = channel.gram, g  # channel_gram's product, swapped for this run
+            try:
+                f = jax.jit(lambda L, K, w=w: channel.channel_truncate(L, K, (w,), n, 4 * r))
+                outs[name] = (timeit(f, L, K), f(L, K))
+            finally:
+                channel.gram = saved
+        (tp, rp), (tx, rx) = outs["pallas"], outs["xla"]
+        Gp, Gx = xla(rp.L), xla(rx.L)  # the kept factors agree up to a unitary: compare L^dagger L
+        print(f"channel n={n} r={r} wire {w}: kernel Gram {tp * 1e3:.2f} ms ({tp / t_copy:.2f} copies), "
+              f"XLA Gram {tx * 1e3:.2f} ms ({tx / t_copy:.2f} copies), ratio {tx / tp:.2f}; "
+              f"|eig diff| {float(jnp.max(jnp.abs(jnp.linalg.eigvalsh(Gp) - jnp.linalg.eigvalsh(Gx)))):.1e}, "
+              f"discarded {float(rp.discarded):.2e} vs {float(rx.discarded):.2e}", flush=True)
+    del L, re, im
+
+
 if __name__ == "__main__":
     print(jax.devices(), jax.__version__, flush=True)
     what, rest = sys.argv[1], [int(x) for x in sys.argv[2:]]
@@ -159,5 +242,7 @@ if __name__ == "__main__":
         check_nan(rest[0] if rest else 8)
     elif what == "gram":
         check_gram()
+    elif what == "gramk":
+        check_gram_kernel()
     else:
-        raise SystemExit(f"unknown check {what!r}: gates, nan or gram")
+        raise SystemExit(f"unknown check {what!r}: gates, nan, gram or gramk")

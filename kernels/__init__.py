@@ -5,5 +5,6 @@ Every kernel runs on CPU with ``interpret=True`` for tests.
 """
 
 from .block import apply_block, block_layout, sort_block
+from .gram import gram_layout, gram_planes
 
-__all__ = ["apply_block", "block_layout", "sort_block"]
+__all__ = ["apply_block", "block_layout", "gram_layout", "gram_planes", "sort_block"]

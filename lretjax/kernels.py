@@ -25,4 +25,6 @@ except ImportError:
 apply_block = _pkg.apply_block
 block_layout = _pkg.block_layout
 sort_block = _pkg.sort_block
-__all__ = ["apply_block", "block_layout", "sort_block"]
+gram_layout = _pkg.gram_layout
+gram_planes = _pkg.gram_planes
+__all__ = ["apply_block", "block_layout", "gram_layout", "gram_planes", "sort_block"]

@@ -25,7 +25,7 @@ from jaxtyping import Array, Complex, Float, Int
 
 from .apply import apply_channel
 from .inner import sq_norm
-from .truncate import select, truncate
+from .truncate import gram, select, truncate
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -56,7 +56,7 @@ def channel_gram(
     """G = S^dagger S of the stacked factor, from Lw; ``psum`` sums the block over row shards."""
     m, d, _ = kraus.shape
     r = Lw.shape[-1] // d
-    M = jnp.matmul(Lw.conj().T, Lw, precision=_HIGHEST)
+    M = gram(Lw)
     if psum is not None:
         M = psum(M)
     kraus = kraus.astype(Lw.dtype)
