@@ -104,3 +104,19 @@ def test_vmap_over_factors():
     for L, got in zip(Ls, np.asarray(out), strict=True):
         np.testing.assert_allclose(got @ got.conj().T, _dense_channel(L, kraus, (2,), N), atol=1e-10)
 
+
+
+def test_round_off_eigenvalues_do_not_spend_the_epsilon_budget():
+    """complex64: hundreds of eigenvalues below the round-off floor (10 eps lam_max = 1.2e-6) once
+    summed to more than epsilon * trace, so real eigenvalues under the budget were kept and the
+    rank grew 4x. The budget now covers the eigenvalues above the floor; both kinds are discarded."""
+    from lretjax.ops.truncate import keep_mask
+
+    real = np.array([1.0, 0.5, 0.25, 2e-5, 2e-5, 2e-5], np.float32)  # the last three sum to 6e-5
+    noise = np.full(500, 1e-6, np.float32)  # below the floor; together 5e-4
+    lam = jnp.asarray(np.concatenate([real, noise]))
+    keep, wanted = keep_mask(lam, lam.shape[0], 1e-4)
+    np.testing.assert_array_equal(np.asarray(keep)[:6], [True, True, True, False, False, False])
+    assert not np.any(np.asarray(keep)[6:]) and int(wanted) == 3
+    keep, _ = keep_mask(lam, lam.shape[0], 1e-5)  # a budget below 6e-5: the real ones stay
+    assert int(np.sum(np.asarray(keep))) == 6
