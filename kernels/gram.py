@@ -29,7 +29,9 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-TILE = 64  # widest output tile: three T x T float32 accumulators per program stay in registers
+from .block import _pow2_divisor
+
+TILE = 64  # widest output tile: the two T x T float32 accumulators stay in registers
 MIN_COLS = 16  # Triton's dot needs every dimension >= 16
 SUB_ELEMS = 4096  # floats per plane ref per sub-block: 256 x 32 overflowed shared memory
 _PROGRAMS = 1024  # row runs: several per SM on an H100 (132 SMs), few partials to sum
@@ -40,18 +42,11 @@ _ALGORITHMS = {
 }
 
 
-def _pow2_divisor(n: int, cap: int) -> int:
-    t = 1
-    while t * 2 <= cap and n % (t * 2) == 0:
-        t *= 2
-    return t
-
-
 def gram_layout(rows: int, cols: int, block_rows: int = 256, programs: int = _PROGRAMS):
     """(row runs, rows per run, rows per sub-block, output tile) for an X of this shape.
 
     Raises ValueError for shapes the kernel does not take (columns not a power of two >= 16, or
-    rows not divisible into runs of whole sub-blocks); callers fall back to XLA's product.
+    rows not divisible into runs of whole sub-blocks); use XLA's product for those.
     """
     if cols < MIN_COLS or cols & (cols - 1):
         raise ValueError(f"gram kernel: need a power of two >= {MIN_COLS} columns, got {cols}")

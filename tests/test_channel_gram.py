@@ -105,7 +105,6 @@ def test_vmap_over_factors():
         np.testing.assert_allclose(got @ got.conj().T, _dense_channel(L, kraus, (2,), N), atol=1e-10)
 
 
-
 def test_round_off_eigenvalues_do_not_spend_the_epsilon_budget():
     """complex64: hundreds of eigenvalues below the round-off floor (10 eps lam_max = 1.2e-6) once
     summed to more than epsilon * trace, so real eigenvalues under the budget were kept and the

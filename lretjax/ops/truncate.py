@@ -39,9 +39,9 @@ def truncate(L: Complex[Array, "dim rank"], max_rank: int, epsilon: float | Arra
 
     Eigenvalues at round-off level (below 10 machine epsilons of the largest) are dropped too,
     outside the epsilon budget, and counted in ``discarded``: they are noise of the Gram
-    eigensolver, not rank. A cut never splits
-    a cluster of equal eigenvalues (common right after a channel) unless the rank cap forces it, so
-    the kept state does not depend on the eigensolver's arbitrary basis inside the cluster.
+    eigensolver, not rank. A cut never splits a cluster of equal eigenvalues (common right after a
+    channel) unless the rank cap forces it, so the kept state does not depend on the eigensolver's
+    arbitrary basis inside the cluster.
     The output has the static width min(width, max_rank, dim) so shapes stay fixed under jit.
     """
     dim, width = L.shape
@@ -98,6 +98,6 @@ def keep_mask(lam, k: int, epsilon):
     wanted = (tail > epsilon * trace) & above
     # Extend the cut to the whole cluster of eigenvalues equal (to round-off) to the last one kept.
     last = lam[jnp.maximum(jnp.sum(wanted) - 1, 0)]
-    wanted = wanted | ((lam >= last - 100 * eps * lam[0]) & (lam > floor))
+    wanted = wanted | ((lam >= last - 100 * eps * lam[0]) & above)
     keep = wanted & (jnp.arange(n) < k)
     return keep, jnp.sum(wanted)
