@@ -137,7 +137,9 @@ def check_gram():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from bench_gpu import copy_time, rand_state, timeit
 
-    plain = jax.jit(lambda L: jnp.matmul(L.conj().T, L, precision=HI))
+    from lretjax.ops import gram
+
+    plain = jax.jit(gram)
     for n, r in ((24, 16), (24, 32), (23, 64), (22, 128)):
         re, im = rand_state(n, r)
         read = copy_time(re, im)[0] / 2  # a copy reads and writes L once each
@@ -158,10 +160,11 @@ def check_gram_kernel():
     from bench_gpu import copy_time, rand_state, timeit
 
     from kernels import gram_planes
-    from lretjax.ops import channel
+    from lretjax.noise.channels import depolarizing
+    from lretjax.ops import channel, gram
+    from lretjax.ops.inner import sq_norm
 
-    def xla_gram(L):
-        return jnp.matmul(L.conj().T, L, precision=HI)
+    xla_gram = gram
 
     def pallas_gram(L):  # the kernel needs float planes: XLA writes them out first
         return jax.lax.complex(*gram_planes(jnp.real(L), jnp.imag(L)))
@@ -211,9 +214,8 @@ def check_gram_kernel():
     n, r = 24, 16
     re, im = rand_state(n, r)
     L = jax.lax.complex(re, im)
-    L = L / jnp.sqrt(jnp.sum(jnp.abs(L) ** 2))
-    K = jnp.asarray(np.sqrt([1 - 3e-3 / 4] + [1e-3 / 4] * 3)[:, None, None] * np.stack(
-        [np.eye(2), [[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]]), jnp.complex64)
+    L = L / jnp.sqrt(sq_norm(L))
+    K = depolarizing(1e-3).astype(jnp.complex64)
     t_copy = copy_time(re, im)[0]
     for w in (0, n // 2, n - 1):
         outs = {}
