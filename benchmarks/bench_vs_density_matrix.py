@@ -14,7 +14,9 @@ Every case runs in its own subprocess (``--worker``), so that peak memory is the
 and recorded as "timeout" / "memory" instead of hanging. Times: the first run (compilation
 included) and, where the first run took under ``--rerun-below`` seconds, the median of warm
 re-runs. Distortion of lretjax (trace distance, fidelity) is computed inside each exact peer's
-worker against the saved factor L, and taken from the fastest exact peer. Writes
+worker against the saved factor L, and taken from the fastest exact peer. Up to ``--td-max`` wires
+the peer also diagonalises rho, which gives the floor: the least trace distance any state of
+lretjax's rank could reach, and the least rank for each of ``TD_TARGETS``. Writes
 benchmarks/results/vs_density_matrix_<machine>.json.
 """
 
@@ -235,18 +237,60 @@ def peer_density_matrix(tool: str, circuit, threads: int, single: bool):
 
 # ---------------------------------------------------------------------------------- workers
 
-def distortion(rho, L_path: str, td: bool) -> dict:
-    """Trace distance (if ``td``: a full eigensolve of rho - L L^dagger) and fidelity of L L^dagger
-    to rho. F = (sum sqrt(eig(L^dag rho L)))^2, since sqrt(sigma) rho sqrt(sigma) and
-    L^dag rho L share their nonzero spectrum when sigma = L L^dag."""
+# Trace distances for which the exact peers report the least rank that can reach them.
+TD_TARGETS = (1e-3, 1e-2, 8e-2)
+
+
+def trace_distance_floor(spectrum, rank: int) -> float:
+    """The least trace distance to rho of any PSD matrix of rank <= ``rank``.
+
+    ``spectrum``: rho's eigenvalues, descending. By Mirsky's inequality ||rho - sigma||_1 >=
+    sum_i |lam_i(rho) - lam_i(sigma)|, and lam_i(sigma) = 0 for i >= rank, so the trace distance is
+    at least half the tail sum_{i >= rank} lam_i; keeping rho's leading eigenpairs attains it.
+    """
+    import numpy as np
+
+    return float(0.5 * np.sum(np.clip(spectrum[rank:], 0.0, None)))
+
+
+def min_rank_for(spectrum, target: float) -> int:
+    """The least rank at which ``trace_distance_floor`` is <= ``target``."""
+    import numpy as np
+
+    tail = np.cumsum(np.clip(spectrum, 0.0, None)[::-1])[::-1]  # tail[k] = sum_{i >= k} lam_i
+    tail = np.append(tail, 0.0)
+    return int(np.argmax(0.5 * tail <= target))
+
+
+def subtract_gram(a, L, rows: int = 1024):
+    """a - L L^dagger in place, a block of rows at a time (no second dim x dim temporary)."""
+    for i in range(0, a.shape[0], rows):
+        a[i:i + rows] -= L[i:i + rows] @ L.conj().T
+    return a
+
+
+def eigvalsh_inplace(a):
+    """Eigenvalues (ascending) of a Hermitian matrix, overwriting it: at n = 14 a copy is 4 GiB."""
+    import scipy.linalg
+
+    return scipy.linalg.eigvalsh(a, overwrite_a=True, check_finite=False, driver="evd")
+
+
+def distortion(rho, L_path: str, spectrum=None) -> dict:
+    """Fidelity of L L^dagger to rho and, given rho's ``spectrum`` (descending), the trace distance
+    (a full eigensolve of rho - L L^dagger) and the floor any factor of L's rank could reach.
+    F = (sum sqrt(eig(L^dag rho L)))^2, since sqrt(sigma) rho sqrt(sigma) and L^dag rho L share
+    their nonzero spectrum when sigma = L L^dag."""
     import numpy as np
 
     L = np.load(L_path).astype(np.complex128)
     rho = np.asarray(rho, dtype=np.complex128)
     ev = np.clip(np.linalg.eigvalsh(L.conj().T @ rho @ L), 0.0, None)
     out = {"fidelity": float(np.sum(np.sqrt(ev)) ** 2)}
-    if td:
-        out["trace_distance"] = float(0.5 * np.sum(np.abs(np.linalg.eigvalsh(rho - L @ L.conj().T))))
+    if spectrum is not None:
+        out["trace_distance"] = float(0.5 * np.sum(np.abs(eigvalsh_inplace(subtract_gram(rho.copy(), L)))))
+        rank = int(np.count_nonzero(np.linalg.norm(L, axis=0) > 0))
+        out["trace_distance_floor"] = trace_distance_floor(spectrum, rank)
     return out
 
 
@@ -278,10 +322,17 @@ def worker(spec: dict) -> None:
     run, to_rho = peer_density_matrix(spec["tool"], circuit, threads, single=not x64)
     out = timed_runs(run, spec["rerun_below"], spec["repeats"], rec, compiled=spec["tool"] == "pennylane-jax")
     rho = to_rho(out)
+    del out  # at n = 14 each copy of rho is 2-4 GiB
     rec(status="ok", trace=float(abs(rho.trace())))
+    spectrum = None
+    if spec["n"] <= spec["td_max"]:
+        import numpy as np
+
+        spectrum = eigvalsh_inplace(np.array(rho, dtype=np.complex128))[::-1]
+        rec(min_rank_for_trace_distance={str(t): min_rank_for(spectrum, t) for t in TD_TARGETS})
     dist = {}
     for key, path in spec.get("compare", {}).items():
-        dist[key] = distortion(rho, path, spec["n"] <= spec["td_max"])
+        dist[key] = distortion(rho, path, spectrum)
         rec(distortion=dist)
 
 
@@ -346,7 +397,11 @@ def _row(n, depth, noise, eps, lr: dict, peers: dict) -> dict:
                   for k, v in peers.items()},
         "fastest_exact": fastest,
         "trace_distance": dist.get("trace_distance"),
+        # the least trace distance any state of lretjax's rank could have (rho's spectral tail)
+        "trace_distance_floor": dist.get("trace_distance_floor"),
         "fidelity": dist.get("fidelity"),
+        # the least rank at which any low-rank state reaches each trace distance
+        "min_rank_for_trace_distance": ok[fastest].get("min_rank_for_trace_distance") if fastest else None,
         # how far the exact peers disagree about lretjax's fidelity: a convention check
         "peer_fidelity_spread": (max(fids) - min(fids)) if len(fids) > 1 else None,
         "speedup_vs_fastest_exact": (ok[fastest]["seconds"] / lr["seconds"]) if fastest and lr_ok else None,
@@ -370,7 +425,8 @@ def _cell(v: dict) -> str:
 
 
 def header(peers) -> str:
-    return (f"{'n':>3} {'noise':>8} {'eps':>7} {'rank':>5} {'discarded':>9} {'tr.dist':>9} {'fidelity':>9} "
+    return (f"{'n':>3} {'noise':>8} {'eps':>7} {'rank':>5} {'discarded':>9} {'tr.dist':>9} {'floor':>9} "
+            f"{'fidelity':>9} "
             f"{'lret s':>8} {'lret MB':>7} " + " ".join(f"{p[:10]:>10}" for p in peers)
             + f" {'speedup':>8}")
 
@@ -380,6 +436,7 @@ def _print_row(r, peers) -> None:
     lret_s = f"{lr['seconds']:>8.3f}" if lr.get("status") == "ok" else f"{lr.get('status'):>8}"
     print(f"{r['n']:>3} {r['noise']:>8} {r['epsilon']:>7.0e} {_fmt(lr.get('rank'), '>5')} "
           f"{_fmt(lr.get('discarded'), '>9.2e')} {_fmt(r['trace_distance'], '>9.2e')} "
+          f"{_fmt(r['trace_distance_floor'], '>9.2e')} "
           f"{_fmt(r['fidelity'], '>9.6f')} {lret_s} {_fmt(lr.get('peak_mb'), '>7.0f')} "
           + " ".join(_cell(r["peers"].get(p, {})) for p in peers)
           + f" {_fmt(r['speedup_vs_fastest_exact'], '>8.1f')}", flush=True)
@@ -406,7 +463,7 @@ def parse(argv):
     ap.add_argument("--max-rank", type=int, default=None, help="default 512 (--quick: 256)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per case (subprocess)")
     ap.add_argument("--mem-gb", type=float, default=12.0, help="memory budget per case")
-    ap.add_argument("--td-max", type=int, default=12, help="largest n for the full trace distance")
+    ap.add_argument("--td-max", type=int, default=12, help="largest n for the full trace distance and rho's spectrum")
     ap.add_argument("--rerun-below", type=float, default=5.0,
                     help="re-run warm (median of --repeats) when the first run took less")
     ap.add_argument("--repeats", type=int, default=3)

@@ -74,3 +74,46 @@ def test_plots_written(results):
     assert pngs == ["vs_density_matrix_distortion_vs_rank.png", "vs_density_matrix_time_vs_n.png",
                     "vs_trajectories_accuracy_vs_time.png"]
     assert all((out / p).stat().st_size > 1000 for p in pngs)
+
+
+def test_density_matrix_floor(results):
+    """The exact peer's spectral floor is below lretjax's trace distance, and min ranks are sane."""
+    _, (dm, _) = results
+    (row,) = dm["rows"]
+    assert 0 <= row["trace_distance_floor"] <= row["trace_distance"] + F32_ROUNDOFF
+    ranks = row["min_rank_for_trace_distance"]
+    assert [ranks[str(t)] for t in sorted(map(float, ranks), reverse=True)] == sorted(ranks.values())
+    assert all(1 <= k <= 2 ** row["n"] for k in ranks.values())
+
+
+def test_trace_distance_floor_is_tight_lower_bound():
+    """Against NumPy: no rank-k PSD matrix is closer to rho than the floor; rho's top-k part is."""
+    import numpy as np
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        from bench_vs_density_matrix import min_rank_for, trace_distance_floor
+    finally:
+        sys.path.remove(str(BENCH))
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=(16, 16)) + 1j * rng.normal(size=(16, 16))
+    rho = a @ a.conj().T
+    rho /= np.trace(rho).real
+    lam, u = np.linalg.eigh(rho)
+    lam, u = lam[::-1], u[:, ::-1]
+
+    def td(x, y):
+        return 0.5 * np.sum(np.abs(np.linalg.eigvalsh(x - y)))
+
+    for k in (0, 1, 3, 8, 16):
+        floor = trace_distance_floor(lam, k)
+        best = (u[:, :k] * lam[:k]) @ u[:, :k].conj().T
+        np.testing.assert_allclose(td(rho, best), floor, rtol=0, atol=1e-12)
+        for _ in range(20):
+            b = rng.normal(size=(16, k)) + 1j * rng.normal(size=(16, k))
+            sigma = b @ b.conj().T * rng.uniform(0.01, 2.0) / max(np.trace(b @ b.conj().T).real, 1e-300)
+            assert td(rho, sigma) >= floor - 1e-12
+    for target in (1e-3, 1e-2, 0.1, 0.3):
+        k = min_rank_for(lam, target)
+        assert trace_distance_floor(lam, k) <= target
+        assert k == 0 or trace_distance_floor(lam, k - 1) > target
