@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lretjax import Circuit, Param
+from lretjax import Circuit, Param, simulate
 from lretjax.grad import expval_fn
 
 
@@ -70,8 +70,22 @@ def _time(fn, repeats: int) -> tuple[float, float]:
     return first, statistics.median(times)
 
 
+def _restore_is_concrete() -> None:
+    """PennyLane 0.45 calls ``jax.core.is_concrete``, which jax 0.11 removed from the public
+    module (its private twin, or its definition, remains); put it back so the peer can run."""
+    import jax.core
+    from jax._src import core
+
+    if not hasattr(jax.core, "is_concrete"):
+        jax.core.is_concrete = getattr(core, "is_concrete", None) or (
+            lambda x: core.to_concrete_value(x) is not None
+        )
+
+
 def pennylane_grad(circuit: Circuit, obs: dict[str, float]):
     import pennylane as qml
+
+    _restore_is_concrete()
 
     n, names = circuit.num_wires, circuit.parameters
     dev = qml.device("default.mixed", wires=n)
@@ -88,8 +102,12 @@ def pennylane_grad(circuit: Circuit, obs: dict[str, float]):
     return jax.jit(jax.grad(qnode))
 
 
-def measure(n, num_params, p, max_rank, repeats, pennylane_max) -> dict:
-    """One row of the table: every method on one circuit."""
+def measure(n, num_params, p, max_rank, repeats, pennylane_max, pl=None) -> tuple[dict, dict | None]:
+    """One row of the table: every method on one circuit.
+
+    ``pl``: PennyLane's (compile, time, gradient) for this circuit, shared by the rows of a rank
+    sweep; its gradient (exact: no truncation) measures the error of lretjax's at ``max_rank``.
+    """
     circuit = hea(n, num_params, p)
     obs = observable(n)
     x = jnp.asarray(np.random.default_rng(num_params).uniform(-np.pi, np.pi, num_params))
@@ -101,8 +119,10 @@ def measure(n, num_params, p, max_rank, repeats, pennylane_max) -> dict:
             jax.grad(expval_fn(circuit, obs, max_rank=max_rank, diff_method="parameter-shift"))
         ),
     }
+    state = simulate(circuit, x, max_rank=max_rank)
     row = {"n": n, "P": num_params, "p": p, "max_rank": max_rank, "ops": len(circuit.ops),
-           "channels": circuit.num_channels}
+           "channels": circuit.num_channels, "rank": int(state.rank),
+           "discarded": float(state.discarded)}
     row["forward_compile_s"], row["forward_s"] = _time(lambda: fwd(x), repeats)
     for name, g in grads.items():
         row[f"{name}_compile_s"], row[f"{name}_s"] = _time(lambda g=g: g(x), repeats)
@@ -119,18 +139,17 @@ def measure(n, num_params, p, max_rank, repeats, pennylane_max) -> dict:
     jax.block_until_ready(finite_differences())
     row["finite_differences_s"] = CLOCK() - t0
     row["pennylane_s"] = row["pennylane_compile_s"] = None
-    if num_params <= pennylane_max:
-        try:
-            g = pennylane_grad(circuit, obs)
-            row["pennylane_compile_s"], row["pennylane_s"] = _time(lambda g=g: g(x), max(1, repeats // 2))
-        except ImportError:
-            row["pennylane_error"] = "pennylane not installed"
-        except AttributeError as err:
-            if "jax" not in str(err):
-                raise
-            # pennylane 0.45 calls jax.core.is_concrete, which jax 0.11 removed
-            row["pennylane_error"] = f"pennylane does not run with jax {jax.__version__}: {err}"
-            print(row["pennylane_error"], flush=True)
+    if pl is None and num_params <= pennylane_max:
+        pl = pennylane_run(circuit, obs, x, repeats)
+    if pl is not None and "error" in pl:
+        row["pennylane_error"] = pl["error"]
+    elif pl is not None:
+        row["pennylane_compile_s"], row["pennylane_s"] = pl["compile_s"], pl["s"]
+        exact = pl["grad"]
+        # truncation error of the gradient: lretjax backprop (rank <= max_rank) against PennyLane
+        row["grad_error_vs_pennylane"] = float(
+            np.max(np.abs(np.asarray(grads["backprop"](x)) - exact)) / np.max(np.abs(exact))
+        )
     for name in ("backprop", "checkpoint", "parameter-shift", "finite_differences", "pennylane"):
         t = row[f"{name}_s"]
         row[f"{name}_ratio"] = None if t is None else t / row["forward_s"]
@@ -139,15 +158,34 @@ def measure(n, num_params, p, max_rank, repeats, pennylane_max) -> dict:
     row["pennylane_over_backprop"] = (
         None if row["pennylane_s"] is None else row["pennylane_s"] / row["backprop_s"]
     )
-    return row
+    return row, pl
 
 
-def run(n, sizes, p, max_rank, repeats, pennylane_max, save=lambda rows: None) -> list[dict]:
+def pennylane_run(circuit: Circuit, obs: dict[str, float], x, repeats: int) -> dict:
+    """PennyLane's gradient on ``circuit`` at ``x``: times and value, or why it could not run."""
+    try:
+        g = pennylane_grad(circuit, obs)
+        compile_s, s = _time(lambda: g(x), max(1, repeats // 2))
+        return {"compile_s": compile_s, "s": s, "grad": np.asarray(g(x))}
+    except ImportError:
+        return {"error": "pennylane not installed"}
+    except AttributeError as err:
+        if "jax" not in str(err):
+            raise
+        # another jax API this PennyLane needs and this jax lacks (see _restore_is_concrete)
+        print(f"pennylane does not run with jax {jax.__version__}: {err}", flush=True)
+        return {"error": f"pennylane does not run with jax {jax.__version__}: {err}"}
+
+
+def run(n, sizes, p, max_ranks, repeats, pennylane_max, save=lambda rows: None) -> list[dict]:
     rows = []
     for num_params in sizes:
-        rows.append(measure(n, num_params, p, max_rank, repeats, pennylane_max))
-        print_row(rows[-1])
-        save(rows)  # after every row, so a run cut short keeps what it measured
+        pl = None
+        for max_rank in max_ranks:
+            row, pl = measure(n, num_params, p, max_rank, repeats, pennylane_max, pl)
+            rows.append(row)
+            print_row(rows[-1])
+            save(rows)  # after every row, so a run cut short keeps what it measured
     return rows
 
 
@@ -155,15 +193,17 @@ def _f(x, fmt="{:8.2f}") -> str:
     return f"{'-':>8}" if x is None else fmt.format(x)
 
 
-HEADER = (f"{'P':>4} {'ops':>5} {'fwd ms':>8} | {'backprop':>8} {'ckpt':>8} {'p-shift':>8} {'FD loop':>8} "
-          f"{'PL mixed':>8} | {'FD/shift':>8} {'FD/bp':>8} {'PL/bp':>8}")
+HEADER = (f"{'P':>4} {'ops':>5} {'cap':>4} {'rank':>4} {'discard':>8} {'fwd ms':>8} | {'backprop':>8} "
+          f"{'ckpt':>8} {'p-shift':>8} {'FD loop':>8} {'PL mixed':>8} | {'FD/shift':>8} {'FD/bp':>8} "
+          f"{'PL/bp':>8} {'grad err':>8}")
 
 
 def print_row(r: dict) -> None:
-    print(f"{r['P']:>4} {r['ops']:>5} {1e3 * r['forward_s']:8.2f} | {_f(r['backprop_ratio'])} "
+    print(f"{r['P']:>4} {r['ops']:>5} {r['max_rank']:>4} {r['rank']:>4} {r['discarded']:8.1e} "
+          f"{1e3 * r['forward_s']:8.2f} | {_f(r['backprop_ratio'])} "
           f"{_f(r['checkpoint_ratio'])} {_f(r['parameter-shift_ratio'])} {_f(r['finite_differences_ratio'])} "
           f"{_f(r['pennylane_ratio'])} | {_f(r['fd_over_parameter_shift'])} {_f(r['fd_over_backprop'])} "
-          f"{_f(r['pennylane_over_backprop'])}", flush=True)
+          f"{_f(r['pennylane_over_backprop'])} {_f(r.get('grad_error_vs_pennylane'), '{:8.1e}')}", flush=True)
 
 
 def main(argv=None) -> None:
@@ -172,7 +212,8 @@ def main(argv=None) -> None:
     ap.add_argument("--wires", type=int, default=10)
     ap.add_argument("--params", type=int, nargs="+", default=[16, 64, 256])
     ap.add_argument("--p", type=float, default=1e-3, help="depolarizing probability")
-    ap.add_argument("--max-rank", type=int, default=32)
+    ap.add_argument("--max-rank", "--max-ranks", dest="max_ranks", type=int, nargs="+", default=[32],
+                    help="rank caps; several give a sweep (PennyLane runs once per P)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--pennylane-max", type=int, default=64, help="largest P run with PennyLane")
     ap.add_argument("--clock", choices=["wall", "process"], default="wall",
@@ -185,12 +226,14 @@ def main(argv=None) -> None:
     if a.x64:
         jax.config.update("jax_enable_x64", True)
     n, sizes = (6, [8, 16]) if a.quick else (a.wires, a.params)
-    print(f"hardware-efficient ansatz, {n} wires, depolarizing p={a.p}, max_rank={a.max_rank}; "
-          "columns after fwd: gradient time / forward time")
+    print(f"hardware-efficient ansatz, {n} wires, depolarizing p={a.p}; columns after fwd: gradient "
+          "time / forward time; grad err: max |backprop - PennyLane| / max |PennyLane|")
     print(HEADER)
     meta = {
         "machine": platform.node(), "processor": platform.processor() or platform.machine(),
         "jax": jax.__version__, "device": str(jax.devices()[0]), "x64": bool(a.x64),
+        # lretjax asks for HIGHEST itself; PennyLane's einsums follow this (TF32 on GPUs if unset)
+        "default_matmul_precision": jax.config.jax_default_matmul_precision,
         "clock": a.clock, "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "command": " ".join(["python", "benchmarks/bench_grad.py", *(argv or sys.argv[1:])]),
     }
@@ -200,7 +243,7 @@ def main(argv=None) -> None:
     def save(rows):
         out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
 
-    run(n, sizes, a.p, a.max_rank, a.repeats, a.pennylane_max, save)
+    run(n, sizes, a.p, a.max_ranks, a.repeats, a.pennylane_max, save)
     print(f"wrote {out}")
 
 
