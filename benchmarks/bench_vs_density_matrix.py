@@ -463,7 +463,8 @@ def parse(argv):
     ap.add_argument("--max-rank", type=int, default=None, help="default 512 (--quick: 256)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per case (subprocess)")
     ap.add_argument("--mem-gb", type=float, default=12.0, help="memory budget per case")
-    ap.add_argument("--td-max", type=int, default=12, help="largest n for the full trace distance and rho's spectrum")
+    ap.add_argument("--td-max", type=int, default=12,
+                    help="largest n for the full trace distance and rho's spectrum")
     ap.add_argument("--rerun-below", type=float, default=5.0,
                     help="re-run warm (median of --repeats) when the first run took less")
     ap.add_argument("--repeats", type=int, default=3)
