@@ -81,9 +81,15 @@ def density_matrix_plots(path: Path) -> list[Path]:
         line = None
         if exact:
             (line,) = ax.plot(*zip(*exact, strict=False), "o", label=f"{noise}: trace distance")
+        color = line.get_color() if line else None
         if bound:
-            ax.plot(*zip(*bound, strict=False), "^", mfc="none", color=line.get_color() if line else None,
+            ax.plot(*zip(*bound, strict=False), "^", mfc="none", color=color,
                     label=f"{noise}: discarded (bound)")
+        floor = [(r["lretjax"]["rank"], r["trace_distance_floor"]) for r in rows
+                 if r["noise"] == noise and (r.get("trace_distance_floor") or 0) > 0]
+        if floor:
+            ax.plot(*zip(*floor, strict=False), "_", ms=12, color=color,
+                    label=f"{noise}: floor (best state of that rank)")
     ax.set(xscale="log", yscale="log", xlabel="final rank", ylabel="distortion to the exact state")
     _legend(ax, 7)
     out.append(_save(fig, meta, path, "_distortion_vs_rank"))
