@@ -173,8 +173,9 @@ def pennylane_run(circuit: Circuit, obs: dict[str, float], x, repeats: int) -> d
         if "jax" not in str(err):
             raise
         # another jax API this PennyLane needs and this jax lacks (see _restore_is_concrete)
-        print(f"pennylane does not run with jax {jax.__version__}: {err}", flush=True)
-        return {"error": f"pennylane does not run with jax {jax.__version__}: {err}"}
+        msg = f"pennylane does not run with jax {jax.__version__}: {err}"
+        print(msg, flush=True)
+        return {"error": msg}
 
 
 def run(n, sizes, p, max_ranks, repeats, pennylane_max, save=lambda rows: None) -> list[dict]:

@@ -277,14 +277,13 @@ def eigvalsh_inplace(a):
 
 
 def distortion(rho, L_path: str, spectrum=None) -> dict:
-    """Fidelity of L L^dagger to rho and, given rho's ``spectrum`` (descending), the trace distance
-    (a full eigensolve of rho - L L^dagger) and the floor any factor of L's rank could reach.
-    F = (sum sqrt(eig(L^dag rho L)))^2, since sqrt(sigma) rho sqrt(sigma) and L^dag rho L share
-    their nonzero spectrum when sigma = L L^dag."""
+    """Fidelity of L L^dagger to rho (complex128) and, given rho's ``spectrum`` (descending), the
+    trace distance (a full eigensolve of rho - L L^dagger) and the floor any factor of L's rank
+    could reach. F = (sum sqrt(eig(L^dag rho L)))^2, since sqrt(sigma) rho sqrt(sigma) and
+    L^dag rho L share their nonzero spectrum when sigma = L L^dag."""
     import numpy as np
 
     L = np.load(L_path).astype(np.complex128)
-    rho = np.asarray(rho, dtype=np.complex128)
     ev = np.clip(np.linalg.eigvalsh(L.conj().T @ rho @ L), 0.0, None)
     out = {"fidelity": float(np.sum(np.sqrt(ev)) ** 2)}
     if spectrum is not None:
@@ -321,14 +320,15 @@ def worker(spec: dict) -> None:
         return
     run, to_rho = peer_density_matrix(spec["tool"], circuit, threads, single=not x64)
     out = timed_runs(run, spec["rerun_below"], spec["repeats"], rec, compiled=spec["tool"] == "pennylane-jax")
-    rho = to_rho(out)
-    del out  # at n = 14 each copy of rho is 2-4 GiB
+    import numpy as np
+
+    # complex128 once for every comparison below (at n = 14 each copy of rho is 2-4 GiB)
+    rho = np.asarray(to_rho(out), dtype=np.complex128)
+    del out
     rec(status="ok", trace=float(abs(rho.trace())))
     spectrum = None
     if spec["n"] <= spec["td_max"]:
-        import numpy as np
-
-        spectrum = eigvalsh_inplace(np.array(rho, dtype=np.complex128))[::-1]
+        spectrum = eigvalsh_inplace(rho.copy())[::-1]
         rec(min_rank_for_trace_distance={str(t): min_rank_for(spectrum, t) for t in TD_TARGETS})
     dist = {}
     for key, path in spec.get("compare", {}).items():
