@@ -4,8 +4,9 @@ Conventions (OpenQASM 3 / PennyLane): RX(t) = exp(-i t X / 2), RZZ(t) = exp(-i t
 U3(theta, phi, lam) as in OpenQASM, and the first wire of a multi-wire gate is the most
 significant bit of its matrix index (so CX(c, t) has its control on the first wire).
 
-Every matrix function takes its parameters as JAX scalars and returns a complex array, so
-gates stay differentiable and traceable.
+Every matrix function takes its parameters as JAX scalars (or arrays over leading axes) and
+returns a complex array, so gates stay differentiable and traceable; ``xp=np`` evaluates the same
+definition in NumPy, which the engine uses for concrete parameters (nothing to compile).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class GateSpec:
       name: canonical lower-case name.
       num_wires: wires it acts on.
       num_params: real parameters it takes.
-      matrix: function of the parameters returning the (2^k, 2^k) unitary.
+      matrix: function of the parameters returning the (2^k, 2^k) unitary; parameters may be
+        arrays over leading axes (one matrix per entry), and ``xp=np`` computes in NumPy.
       diagonal: the matrix is diagonal in the computational basis (the compiler commutes these).
     """
 
@@ -40,13 +42,22 @@ class GateSpec:
     diagonal: bool = False
 
 
-def _c(x) -> jnp.ndarray:
-    return jnp.asarray(x, dtype=jnp.result_type(complex))
+def _c(x, xp=jnp):
+    """x as the complex dtype of its namespace (complex128 in NumPy, JAX's default complex)."""
+    return xp.asarray(x, dtype=complex if xp is np else jnp.result_type(complex))
+
+
+def _matrix(rows, xp=jnp):
+    """A (..., d, d) matrix from d rows of d entries, each a scalar or an array over the leading
+    axes (so one call builds the matrices of many parameter values)."""
+    entries = xp.broadcast_arrays(*[xp.asarray(e) for row in rows for e in row])
+    d = len(rows)
+    return _c(xp.stack(entries, axis=-1).reshape(entries[0].shape + (d, d)), xp)
 
 
 def _const(m) -> MatrixFn:
     m = np.asarray(m, dtype=complex)
-    return lambda: _c(m)
+    return lambda xp=jnp: _c(m, xp)
 
 
 _SQ2 = 1 / np.sqrt(2)
@@ -60,55 +71,58 @@ _T = np.diag([1, np.exp(1j * np.pi / 4)])
 _SX = 0.5 * np.array([[1 + 1j, 1 - 1j], [1 - 1j, 1 + 1j]])
 
 
-def controlled(u: np.ndarray | jnp.ndarray, num_controls: int = 1) -> jnp.ndarray:
-    """Block-diagonal diag(I, ..., I, u): u applied when every control (the leading wires) is 1."""
-    u = _c(u)
-    d = u.shape[0]
-    full = 2**num_controls * d
-    out = jnp.eye(full, dtype=u.dtype)
-    return out.at[full - d :, full - d :].set(u)
+def controlled(u, num_controls: int = 1, xp=jnp):
+    """Block-diagonal diag(I, ..., I, u): u applied when every control (the leading wires) is 1.
+
+    ``u`` may carry leading axes (a stack of matrices)."""
+    u = _c(u, xp)
+    for _ in range(num_controls):
+        d = u.shape[-1]
+        lead = u.shape[:-2]
+        eye = xp.broadcast_to(xp.eye(d, dtype=u.dtype), lead + (d, d))
+        zero = xp.zeros(lead + (d, d), u.dtype)
+        u = xp.concatenate([xp.concatenate([eye, zero], -1), xp.concatenate([zero, u], -1)], -2)
+    return u
 
 
-def _np_controlled(u: np.ndarray, num_controls: int = 1) -> np.ndarray:
-    d = u.shape[0]
-    out = np.eye(2**num_controls * d, dtype=complex)
-    out[-d:, -d:] = u
-    return out
+# Parametric gates take their parameters as scalars or as arrays over leading axes (the matrices
+# of many ops at once), in JAX (default: traceable, differentiable) or NumPy (``xp=np``: concrete
+# values without compiling anything).
 
 
-def rx(t):
-    c, s = jnp.cos(t / 2), jnp.sin(t / 2)
-    return _c(jnp.array([[c, -1j * s], [-1j * s, c]]))
+def rx(t, xp=jnp):
+    c, s = xp.cos(t / 2), xp.sin(t / 2)
+    return _matrix([[c, -1j * s], [-1j * s, c]], xp)
 
 
-def ry(t):
-    c, s = jnp.cos(t / 2), jnp.sin(t / 2)
-    return _c(jnp.array([[c, -s], [s, c]]))
+def ry(t, xp=jnp):
+    c, s = xp.cos(t / 2), xp.sin(t / 2)
+    return _matrix([[c, -s], [s, c]], xp)
 
 
-def rz(t):
-    e = jnp.exp(-0.5j * t)
-    return _c(jnp.array([[e, 0], [0, jnp.conj(e)]]))
+def rz(t, xp=jnp):
+    e = xp.exp(-0.5j * xp.asarray(t))
+    return _matrix([[e, 0], [0, xp.conj(e)]], xp)
 
 
-def phase(lam):
-    return _c(jnp.array([[1, 0], [0, jnp.exp(1j * lam)]]))
+def phase(lam, xp=jnp):
+    return _matrix([[1, 0], [0, xp.exp(1j * xp.asarray(lam))]], xp)
 
 
-def u3(theta, phi, lam):
-    c, s = jnp.cos(theta / 2), jnp.sin(theta / 2)
-    return _c(
-        jnp.array(
-            [
-                [c, -jnp.exp(1j * lam) * s],
-                [jnp.exp(1j * phi) * s, jnp.exp(1j * (phi + lam)) * c],
-            ]
-        )
+def u3(theta, phi, lam, xp=jnp):
+    c, s = xp.cos(theta / 2), xp.sin(theta / 2)
+    phi, lam = xp.asarray(phi), xp.asarray(lam)
+    return _matrix(
+        [
+            [c, -xp.exp(1j * lam) * s],
+            [xp.exp(1j * phi) * s, xp.exp(1j * (phi + lam)) * c],
+        ],
+        xp,
     )
 
 
-def u2(phi, lam):
-    return u3(jnp.pi / 2, phi, lam)
+def u2(phi, lam, xp=jnp):
+    return u3(np.pi / 2, phi, lam, xp=xp)
 
 
 def _pauli_rotation(p: np.ndarray) -> MatrixFn:
@@ -116,15 +130,17 @@ def _pauli_rotation(p: np.ndarray) -> MatrixFn:
     p = np.asarray(p, dtype=complex)
     eye = np.eye(p.shape[0])
 
-    def fn(t):
-        return _c(jnp.cos(t / 2) * eye - 1j * jnp.sin(t / 2) * p)
+    def fn(t, xp=jnp):
+        t = xp.asarray(t)[..., None, None]
+        return _c(xp.cos(t / 2) * eye - 1j * xp.sin(t / 2) * p, xp)
 
     return fn
 
 
-def rzz(t):
-    e = jnp.exp(-0.5j * t)
-    return _c(jnp.diag(jnp.array([e, jnp.conj(e), jnp.conj(e), e])))
+def rzz(t, xp=jnp):
+    e = xp.exp(-0.5j * xp.asarray(t))
+    f = xp.conj(e)
+    return _matrix([[e, 0, 0, 0], [0, f, 0, 0], [0, 0, f, 0], [0, 0, 0, e]], xp)
 
 
 # Echoed cross-resonance (IBM Eagle's native two-wire gate): (X(x)I - Y(x)X)/sqrt(2) with the first
@@ -151,22 +167,22 @@ _SPECS = [
     GateSpec("p", 1, 1, phase, diagonal=True),
     GateSpec("u2", 1, 2, u2),
     GateSpec("u3", 1, 3, u3),
-    GateSpec("cx", 2, 0, _const(_np_controlled(_X))),
-    GateSpec("cy", 2, 0, _const(_np_controlled(_Y))),
+    GateSpec("cx", 2, 0, _const(controlled(_X, xp=np))),
+    GateSpec("cy", 2, 0, _const(controlled(_Y, xp=np))),
     GateSpec("cz", 2, 0, _const(np.diag([1, 1, 1, -1])), diagonal=True),
-    GateSpec("ch", 2, 0, _const(_np_controlled(_H))),
+    GateSpec("ch", 2, 0, _const(controlled(_H, xp=np))),
     GateSpec("swap", 2, 0, _const(_SWAP)),
     GateSpec("iswap", 2, 0, _const(_ISWAP)),
     GateSpec("ecr", 2, 0, _const(_ECR)),
-    GateSpec("crx", 2, 1, lambda t: controlled(rx(t))),
-    GateSpec("cry", 2, 1, lambda t: controlled(ry(t))),
-    GateSpec("crz", 2, 1, lambda t: controlled(rz(t)), diagonal=True),
-    GateSpec("cp", 2, 1, lambda t: controlled(phase(t)), diagonal=True),
+    GateSpec("crx", 2, 1, lambda t, xp=jnp: controlled(rx(t, xp), xp=xp)),
+    GateSpec("cry", 2, 1, lambda t, xp=jnp: controlled(ry(t, xp), xp=xp)),
+    GateSpec("crz", 2, 1, lambda t, xp=jnp: controlled(rz(t, xp), xp=xp), diagonal=True),
+    GateSpec("cp", 2, 1, lambda t, xp=jnp: controlled(phase(t, xp), xp=xp), diagonal=True),
     GateSpec("rxx", 2, 1, _pauli_rotation(np.kron(_X, _X))),
     GateSpec("ryy", 2, 1, _pauli_rotation(np.kron(_Y, _Y))),
     GateSpec("rzz", 2, 1, rzz, diagonal=True),
-    GateSpec("ccx", 3, 0, _const(_np_controlled(_X, 2))),
-    GateSpec("cswap", 3, 0, _const(_np_controlled(_SWAP))),
+    GateSpec("ccx", 3, 0, _const(controlled(_X, 2, xp=np))),
+    GateSpec("cswap", 3, 0, _const(controlled(_SWAP, xp=np))),
 ]
 
 GATES: dict[str, GateSpec] = {g.name: g for g in _SPECS}

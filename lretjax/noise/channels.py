@@ -36,7 +36,9 @@ class ChannelSpec:
       num_wires: wires it acts on.
       num_params: real parameters it takes (probabilities, rates).
       num_kraus: Kraus operators it has (the factor by which it multiplies the rank).
-      kraus: function of the parameters returning a stacked (num_kraus, 2^k, 2^k) array.
+      kraus: function of the parameters returning a stacked (num_kraus, 2^k, 2^k) array;
+        parameters may be arrays over leading axes (one Kraus set per entry), and ``xp=np``
+        computes in NumPy.
       param_ranges: closed interval each parameter must lie in.
       check: optional test of concrete parameters taken together (e.g. T2 <= 2 T1); raises
         NoiseError naming the problem.
@@ -51,8 +53,8 @@ class ChannelSpec:
     check: Callable[..., None] | None = None
 
 
-def _c(x) -> jnp.ndarray:
-    return jnp.asarray(x, dtype=jnp.result_type(complex))
+def _c(x, xp=jnp):
+    return xp.asarray(x, dtype=complex if xp is np else jnp.result_type(complex))
 
 
 _I = np.eye(2)
@@ -81,60 +83,76 @@ def _kraus_sqrt_jvp(primals, tangents):
     return y, tangents[0] / (2 * y)
 
 
-def pauli_mixture(probs, paulis: np.ndarray) -> jnp.ndarray:
-    """Kraus operators sqrt(p_i) P_i of a Pauli (mixed-unitary) channel."""
-    return _c(kraus_sqrt(jnp.asarray(probs))[:, None, None] * paulis)
+def _sqrt(x, xp):
+    return np.sqrt(np.maximum(x, _TINY)) if xp is np else kraus_sqrt(x)
 
 
-def depolarizing(p):
-    return pauli_mixture(jnp.stack([1 - p, p / 3, p / 3, p / 3]), PAULIS_1)
+# Channels take their parameters as scalars or as arrays over leading axes (the Kraus sets of many
+# ops at once), in JAX (default) or NumPy (``xp=np``, for concrete values). ``_ops`` stacks a list
+# of Kraus operators, each a list of rows of broadcastable entries, into (..., m, d, d).
 
 
-def depolarizing2(p):
-    return pauli_mixture(jnp.concatenate([jnp.stack([1 - p]), jnp.full(15, p / 15)]), PAULIS_2)
+def _ops(mats, xp):
+    entries = xp.broadcast_arrays(*[xp.asarray(e) for m in mats for row in m for e in row])
+    m, d = len(mats), len(mats[0])
+    return _c(xp.stack(entries, axis=-1).reshape(entries[0].shape + (m, d, d)), xp)
 
 
-def bit_flip(p):
-    return pauli_mixture(jnp.stack([1 - p, p]), PAULIS_1[np.array([0, 1])])
+def _probs(entries, xp):
+    """Probabilities as a (..., m) array from m broadcastable entries."""
+    return xp.stack(xp.broadcast_arrays(*[xp.asarray(e) for e in entries]), axis=-1)
 
 
-def bit_phase_flip(p):
-    return pauli_mixture(jnp.stack([1 - p, p]), PAULIS_1[np.array([0, 2])])
+def pauli_mixture(probs, paulis: np.ndarray, xp=jnp):
+    """Kraus operators sqrt(p_i) P_i of a Pauli (mixed-unitary) channel; probs is (..., m)."""
+    return _c(_sqrt(xp.asarray(probs), xp)[..., None, None] * paulis, xp)
 
 
-def phase_flip(p):
-    return pauli_mixture(jnp.stack([1 - p, p]), PAULIS_1[np.array([0, 3])])
+def depolarizing(p, xp=jnp):
+    return pauli_mixture(_probs([1 - p, p / 3, p / 3, p / 3], xp), PAULIS_1, xp)
 
 
-def amplitude_damping(gamma):
-    k0 = jnp.array([[1, 0], [0, kraus_sqrt(1 - gamma)]])
-    k1 = jnp.array([[0, kraus_sqrt(gamma)], [0, 0]])
-    return _c(jnp.stack([k0, k1]))
+def depolarizing2(p, xp=jnp):
+    return pauli_mixture(_probs([1 - p] + [p / 15] * 15, xp), PAULIS_2, xp)
 
 
-def phase_damping(gamma):
-    k0 = jnp.array([[1, 0], [0, kraus_sqrt(1 - gamma)]])
-    k1 = jnp.array([[0, 0], [0, kraus_sqrt(gamma)]])
-    return _c(jnp.stack([k0, k1]))
+def bit_flip(p, xp=jnp):
+    return pauli_mixture(_probs([1 - p, p], xp), PAULIS_1[np.array([0, 1])], xp)
 
 
-def generalized_amplitude_damping(gamma, p):
+def bit_phase_flip(p, xp=jnp):
+    return pauli_mixture(_probs([1 - p, p], xp), PAULIS_1[np.array([0, 2])], xp)
+
+
+def phase_flip(p, xp=jnp):
+    return pauli_mixture(_probs([1 - p, p], xp), PAULIS_1[np.array([0, 3])], xp)
+
+
+def amplitude_damping(gamma, xp=jnp):
+    return _ops([[[1, 0], [0, _sqrt(1 - gamma, xp)]], [[0, _sqrt(gamma, xp)], [0, 0]]], xp)
+
+
+def phase_damping(gamma, xp=jnp):
+    return _ops([[[1, 0], [0, _sqrt(1 - gamma, xp)]], [[0, 0], [0, _sqrt(gamma, xp)]]], xp)
+
+
+def generalized_amplitude_damping(gamma, p, xp=jnp):
     """Damping with rate gamma towards the thermal state (1-p)|0><0| + p|1><1|.
 
     p is the excitation probability, as in PennyLane's ``GeneralizedAmplitudeDamping(gamma, p)``
     (Nielsen & Chuang 8.3.5 write the ground population 1 - p).
     """
-    s, t = kraus_sqrt(1 - p), kraus_sqrt(p)
-    g, h = kraus_sqrt(gamma), kraus_sqrt(1 - gamma)
-    z = jnp.zeros_like(g)
-    k0 = s * jnp.array([[1 + z, z], [z, h]])
-    k1 = s * jnp.array([[z, g], [z, z]])
-    k2 = t * jnp.array([[h, z], [z, 1 + z]])
-    k3 = t * jnp.array([[z, z], [g, z]])
-    return _c(jnp.stack([k0, k1, k2, k3]))
+    s, t = _sqrt(1 - p, xp), _sqrt(p, xp)
+    g, h = _sqrt(gamma, xp), _sqrt(1 - gamma, xp)
+    return _ops([
+        [[s, 0], [0, s * h]],
+        [[0, s * g], [0, 0]],
+        [[t * h, 0], [0, t]],
+        [[0, 0], [t * g, 0]],
+    ], xp)
 
 
-def thermal_relaxation(t1, t2, tg, pe):
+def thermal_relaxation(t1, t2, tg, pe, xp=jnp):
     """Thermal relaxation for a time tg: T1 decay towards excited population pe, T2 dephasing.
 
     The map (as Qiskit Aer's ``thermal_relaxation_error``): with r = 1 - exp(-tg/T1),
@@ -145,68 +163,68 @@ def thermal_relaxation(t1, t2, tg, pe):
     eigendecomposition), which covers T2 > T1 where no split into amplitude and phase damping
     exists; it is completely positive iff a b >= c^2, guaranteed by T2 <= 2 T1.
     """
-    r = 1 - jnp.exp(-tg / t1)
-    c = jnp.exp(-tg / t2)
+    r = 1 - xp.exp(-xp.asarray(tg) / t1)
+    c = xp.exp(-xp.asarray(tg) / t2)
     a = 1 - pe * r
     b = 1 - (1 - pe) * r
-    sa = kraus_sqrt(a)
-    z = jnp.zeros_like(sa)
-    k0 = jnp.array([[sa, z], [z, c / sa]])
-    k1 = jnp.array([[z, z], [z, kraus_sqrt(b - c * c / a)]])
-    k2 = jnp.array([[z, kraus_sqrt((1 - pe) * r)], [z, z]])
-    k3 = jnp.array([[z, z], [kraus_sqrt(pe * r), z]])
-    return _c(jnp.stack([k0, k1, k2, k3]))
+    sa = _sqrt(a, xp)
+    return _ops([
+        [[sa, 0], [0, c / sa]],
+        [[0, 0], [0, _sqrt(b - c * c / a, xp)]],
+        [[0, _sqrt((1 - pe) * r, xp)], [0, 0]],
+        [[0, 0], [_sqrt(pe * r, xp), 0]],
+    ], xp)
 
 
-def pauli_channel(px, py, pz):
+def pauli_channel(px, py, pz, xp=jnp):
     """rho -> (1 - px - py - pz) rho + px X rho X + py Y rho Y + pz Z rho Z."""
-    return pauli_mixture(jnp.stack([1 - px - py - pz, px, py, pz]), PAULIS_1)
+    return pauli_mixture(_probs([1 - px - py - pz, px, py, pz], xp), PAULIS_1, xp)
 
 
 PAULI_LABELS_2 = tuple(a + b for a in "IXYZ" for b in "IXYZ")
 
 
-def pauli_channel2(*probs):
+def pauli_channel2(*probs, xp=jnp):
     """Two-wire Pauli channel: probs for the 15 labels IX, IY, IZ, XI, ..., ZZ (first letter = first wire)."""
-    p = jnp.stack(probs)
-    return pauli_mixture(jnp.concatenate([jnp.stack([1 - jnp.sum(p)]), p]), PAULIS_2)
+    p = _probs(probs, xp)
+    return pauli_mixture(xp.concatenate([(1 - xp.sum(p, axis=-1))[..., None], p], axis=-1), PAULIS_2, xp)
 
 
-def correlated_pauli(pxx, pyy, pzz):
+def correlated_pauli(pxx, pyy, pzz, xp=jnp):
     """The same Pauli on both wires: rho -> p0 rho + pxx XX rho XX + pyy YY rho YY + pzz ZZ rho ZZ."""
-    return pauli_mixture(jnp.stack([1 - pxx - pyy - pzz, pxx, pyy, pzz]), PAULIS_2[np.array([0, 5, 10, 15])])
+    probs = _probs([1 - pxx - pyy - pzz, pxx, pyy, pzz], xp)
+    return pauli_mixture(probs, PAULIS_2[np.array([0, 5, 10, 15])], xp)
 
 
-def reset():
+def reset(xp=jnp):
     """Reset to |0>: rho -> Tr(rho) |0><0|."""
-    return _c(np.array([[[1, 0], [0, 0]], [[0, 1], [0, 0]]]))
+    return _c(np.array([[[1, 0], [0, 0]], [[0, 1], [0, 0]]]), xp)
 
 
-def reset_error(p0, p1):
+def reset_error(p0, p1, xp=jnp):
     """With probability p0 reset to |0>, with p1 reset to |1>, else leave alone (Qiskit/PennyLane)."""
-    s0, s1, s = kraus_sqrt(p0), kraus_sqrt(p1), kraus_sqrt(1 - p0 - p1)
-    z = jnp.zeros_like(s)
-    return _c(jnp.stack([
-        jnp.array([[s, z], [z, s]]),
-        jnp.array([[s0, z], [z, z]]),
-        jnp.array([[z, s0], [z, z]]),
-        jnp.array([[z, z], [s1, z]]),
-        jnp.array([[z, z], [z, s1]]),
-    ]))
+    s0, s1, s = _sqrt(p0, xp), _sqrt(p1, xp), _sqrt(1 - p0 - p1, xp)
+    return _ops([
+        [[s, 0], [0, s]],
+        [[s0, 0], [0, 0]],
+        [[0, s0], [0, 0]],
+        [[0, 0], [s1, 0]],
+        [[0, 0], [0, s1]],
+    ], xp)
 
 
-def over_rotation(theta, phi):
+def over_rotation(theta, phi, xp=jnp):
     """Coherent error exp(-i theta/2 (cos(phi) X + sin(phi) Y)): a drive over-rotated by theta."""
-    c, s = jnp.cos(theta / 2), jnp.sin(theta / 2)
-    e = jnp.exp(-1j * phi)
-    u = jnp.array([[c, -1j * s * e], [-1j * s * jnp.conj(e), c]])
-    return _c(u[None])
+    c, s = xp.cos(xp.asarray(theta) / 2), xp.sin(xp.asarray(theta) / 2)
+    e = xp.exp(-1j * xp.asarray(phi))
+    return _ops([[[c, -1j * s * e], [-1j * s * xp.conj(e), c]]], xp)
 
 
-def zz_crosstalk(theta):
+def zz_crosstalk(theta, xp=jnp):
     """Coherent two-wire error exp(-i theta/2 Z Z) (always-on ZZ coupling)."""
-    a, b = jnp.exp(-0.5j * theta), jnp.exp(0.5j * theta)
-    return _c(jnp.diag(jnp.stack([a, b, b, a]))[None])
+    a = xp.exp(-0.5j * xp.asarray(theta))
+    b = xp.conj(a)
+    return _ops([[[a, 0, 0, 0], [0, b, 0, 0], [0, 0, b, 0], [0, 0, 0, a]]], xp)
 
 
 def _check_sum(name: str, labels: tuple[str, ...], *, total: float = 1.0):
