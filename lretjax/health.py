@@ -69,14 +69,14 @@ def eps_of(dtype) -> float:
     return float(np.finfo(jnp.finfo(dtype).dtype).eps)
 
 
-def op_slack(op: Op, dtype) -> float:
+def op_slack(op: Op) -> float:
     """Trace change a validated op may cause beyond round-off: user matrices pass the unitary /
     trace-preserving check up to ``atol`` per entry, which moves the trace by up to d * atol."""
     if op.kind not in (UNITARY, KRAUS):
         return 0.0
     m = op.params[0]
     d = int(np.shape(m)[-1])
-    atol = 1e-5 if np.asarray(m).dtype in (np.complex64, np.float32) else 1e-8
+    atol = 1e-5 if jnp.result_type(m) in (np.complex64, np.float32) else 1e-8
     return d * atol
 
 
@@ -150,6 +150,16 @@ def check_channel(stacked_sq: float, kept_sq: float, step_discarded: float, tol:
             f"(> tolerance {tol:.3g} x Tr G = {tol * stacked_sq:.3g})"
         )
     return None
+
+
+def failure_from(why) -> Failure:
+    """The Failure a check in the engine's loop recorded, from its numbers (``engine.step.WHY``)."""
+    kind, sq, expected, budget, trace, neg, tol, step_discarded = (float(x) for x in why)
+    if kind == 1.0:
+        found = check_state(sq, expected, budget)
+    else:
+        found = check_channel(trace, sq, step_discarded, tol)
+    return found or Failure(f"Tr rho = {sq:.12g}, 1 - discarded = {expected:.12g}")
 
 
 # -- traced path: checkify ------------------------------------------------------------------------

@@ -1,0 +1,263 @@
+"""The one loop: run a schedule's steps, at widths that follow the rank.
+
+A *segment* is a range of steps at one static width. ``run_steps`` runs one, as
+
+- a ``lax.fori_loop`` with static bounds (a scan: differentiable; what ``jax.grad`` sees), or
+  unrolled with each step's branch called directly when the segment is a few steps long;
+- a ``lax.while_loop`` from a dynamic start to a dynamic stop that also ends at a halting
+  channel or a failed health check (the eager path: one compiled loop per width serves every
+  start, stop and circuit of the same shapes).
+
+Two width policies choose the segments:
+
+- ``evolve`` (traced: inside jit/grad/vmap): widths from the rank's known upper bound,
+  min(m * bound, max_rank, 2^n) after a channel, rounded up to powers of two;
+- ``drive`` (eager: concrete inputs): widths from the rank actually kept. A segment runs until
+  a channel wants more columns than L has; the host reads (halt, rank, failure) once per segment,
+  widens or narrows L and goes on. Progress, checkpoints and the health checks' replay hang on
+  the segment boundaries, never on a copy of the loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..ops.eigh import EIGH_NAME
+from .schedule import Program, Schedule, Tables
+from .step import Carry, Settings, make_step, vary, varying_axes
+
+# Traced segments of at most this many steps are unrolled (each branch called directly, no
+# switch): a short circuit, or the short segments of the growth phase, then compiles only the
+# steps it has; longer ones compile the loop once.
+UNROLL = 8
+
+
+def width_for(rank: int, max_rank: int, dim: int) -> int:
+    """Width of L for a rank: the next power of two, at most max(max_rank, rank) and dim."""
+    rank = max(int(rank), 1)
+    return int(min(1 << (rank - 1).bit_length(), max(max_rank, rank), dim))
+
+
+def resize(L, width: int):
+    """L with ``width`` columns: zero columns appended, or trailing (zero) columns dropped."""
+    w = L.shape[-1]
+    if w == width:
+        return L
+    if w > width:
+        return L[..., :width]
+    pad = [(0, 0)] * (L.ndim - 1) + [(0, width - w)]
+    return jnp.pad(L, pad)
+
+
+def run_steps(carry: Carry, program: Program, tables: Tables, settings: Settings, coll, eps, trace0,
+              start, stop, host: Schedule | None = None) -> Carry:
+    """Steps start..stop-1 at ``settings.width`` (see the module docstring for the loop forms)."""
+    axes = varying_axes(carry, tables, eps, trace0)
+    carry = vary(carry, axes)
+    used = None if host is None or not isinstance(start, int) else frozenset(
+        int(b) for b in host.code[start:stop, 0])
+    step = make_step(program, tables, settings, coll, eps, trace0, stop, axes, used)
+    if isinstance(start, int) and isinstance(stop, int):
+        if host is not None and stop - start <= UNROLL:
+            for i in range(start, stop):
+                carry = step(carry, i, (host.code[i], host.wires[i], host.kraus_count[i]))
+            return carry
+        if settings.remat:
+            return _rematerialised(step, carry, start, stop)
+        return jax.lax.fori_loop(start, stop, lambda i, c: step(c, i), carry)
+
+    def cond(state):
+        i, c = state
+        return (i < stop) & (c.halt < 0) & (c.fail < 0)
+
+    def body(state):
+        i, c = state
+        return i + 1, step(c, i)
+
+    return jax.lax.while_loop(cond, body, (jnp.asarray(start, jnp.int32), carry))[1]
+
+
+def _rematerialised(step, carry: Carry, start: int, stop: int) -> Carry:
+    """Steps start..stop-1 as a scan over chunks of about sqrt(steps) steps, each chunk
+    rematerialised in the backward pass. Eigendecompositions are saved, not recomputed: a
+    recomputed basis of a degenerate group may differ by a rotation from the forward one."""
+    n = stop - start
+    size = max(1, math.isqrt(n))
+    chunks = n // size
+
+    def chunk(c, first):
+        return jax.lax.scan(lambda c, i: (step(c, i), None), c, first + jnp.arange(size))[0], None
+
+    policy = jax.checkpoint_policies.save_only_these_names(EIGH_NAME)
+    firsts = start + size * jnp.arange(chunks)
+    carry = jax.lax.scan(jax.checkpoint(chunk, policy=policy), carry, firsts)[0]
+    return jax.lax.fori_loop(start + size * chunks, stop, lambda i, c: step(c, i), carry)
+
+
+def bound_segments(schedule: Schedule, width0: int, max_rank: int, start: int = 0,
+                   stop: int | None = None) -> list[tuple[int, int, int]]:
+    """(start, stop, width) of a traced run: each width bounds the rank the steps can reach."""
+    dim = 2**schedule.program.num_wires
+    stop = schedule.num_steps if stop is None else stop
+    bound = width0
+    need = []
+    mult = schedule.kraus_count
+    for i in range(start, stop):
+        w = width_for(bound, max_rank, dim) if bound <= max_rank else bound
+        if mult[i]:
+            bound = min(int(mult[i]) * bound, max_rank, dim)
+            w = max(w, width_for(bound, max_rank, dim))
+        need.append(max(w, 1))
+    segments: list[tuple[int, int, int]] = []
+    for i, w in zip(range(start, stop), need, strict=True):
+        if segments and segments[-1][2] == w:
+            segments[-1] = (segments[-1][0], i + 1, w)
+        else:
+            segments.append((i, i + 1, w))
+    return segments
+
+
+def evolve(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, coll, *, start: int = 0,
+           stop: int | None = None) -> Carry:
+    """Run the schedule inside the caller's trace (jit/grad/vmap/shard_map): static widths."""
+    for a, b, w in bound_segments(schedule, carry.L.shape[-1], settings.max_rank, start, stop):
+        carry = carry._replace(L=resize(carry.L, w))
+        carry = run_steps(carry, schedule.program, schedule.tables, dataclasses.replace(settings, width=w),
+                          coll, eps, trace0, a, b, schedule)
+    return carry
+
+
+def _segment_body(carry, tables, eps, trace0, start, stop, *, program, settings, placement):
+    def body(carry, tables, eps, trace0, start, stop):
+        return run_steps(carry, program, tables, settings, placement.coll, eps, trace0, start, stop)
+
+    return placement.wrap(body)(carry, tables, eps, trace0, start, stop)
+
+
+# XLA:CPU spends most of a segment's compile in LLVM on its many small kernels; its older
+# fusion emitters at LLVM -O1 compile it 2-2.5x faster, and the run, whose time is in LAPACK and
+# BLAS, stays as fast (measured in docs/engine.md). Other backends keep their defaults.
+CPU_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 1}
+_STATIC = ("program", "settings", "placement")
+_segment_cpu = jax.jit(_segment_body, static_argnames=_STATIC, compiler_options=CPU_COMPILER_OPTIONS)
+_segment_other = jax.jit(_segment_body, static_argnames=_STATIC)
+
+
+def _segment(*args, **kwargs):
+    """One compiled segment (a while loop from a dynamic start to a dynamic stop)."""
+    fn = _segment_cpu if jax.default_backend() == "cpu" else _segment_other
+    return fn(*args, **kwargs)
+
+
+def grown_width(need: int, width: int, max_rank: int, dim: int) -> int:
+    """The width after a channel wanted ``need`` columns of an L ``width`` wide: one power of two
+    of headroom above the need, since ranks in noisy circuits keep growing, so a run compiles a
+    few widths rather than every power of two on the way up."""
+    return width_for(max(2 * need, width + 1), max_rank, dim) if need < max_rank else width_for(
+        need, max_rank, dim)
+
+
+def narrowed_width(rank: int, width: int, max_rank: int, dim: int) -> int:
+    """The width after a segment that ended at ``rank``: narrower only once the rank fits a
+    quarter of L (hysteresis: a rank wandering around a power of two does not recompile)."""
+    w = width_for(rank, max_rank, dim)
+    return w if 4 * w <= width and rank <= max_rank else width
+
+
+@dataclasses.dataclass
+class Failure:
+    """A failed health check met by ``drive``.
+
+    Attributes:
+      step: the step whose check failed.
+      why: the check's numbers (``step.WHY``).
+      start, before: the start and carry of the segment that met it (the carry before ``step``
+        is reached again from there, at the same width).
+      good_step, good: the last segment end whose checks passed, and its carry: a replay
+        checking every step from there names the first step that breaks a check.
+    """
+
+    step: int
+    why: np.ndarray
+    start: int
+    before: Carry
+    good_step: int
+    good: Carry
+
+
+class HealthFailure(Exception):
+    """Raised by ``drive`` when a health check fails; ``simulate`` turns it into NumericalError."""
+
+    def __init__(self, failure: Failure):
+        super().__init__(f"health check failed at step {failure.step}")
+        self.failure = failure
+
+
+def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, placement, *,
+          start: int = 0, stop: int | None = None, boundaries: Sequence[int] = (),
+          narrow_every: int = 0, on_boundary: Callable[[int, Carry], None] | None = None) -> Carry:
+    """Run steps ``start``..``stop`` eagerly: L's width follows the rank actually kept.
+
+    L starts at its own width. A segment ends at each of ``boundaries`` (progress, checkpoints),
+    where ``on_boundary(step, carry)`` is called, and at multiples of ``narrow_every``, where L
+    narrows if its rank fits a quarter of it. Widths therefore never depend on ``boundaries``:
+    a run with checkpoints equals one without, bit for bit. Raises ``HealthFailure`` when a
+    health check fails.
+    """
+    total = schedule.num_steps if stop is None else stop
+    dim = 2**schedule.program.num_wires
+    max_rank = settings.max_rank
+    narrow = set(range(narrow_every, total, narrow_every)) if narrow_every else set()
+    stops = sorted({b for b in set(boundaries) | narrow if start < b < total} | {total})
+    halting = dataclasses.replace(settings, halting=True)
+    i, good = start, (start, carry)
+    while i < total:
+        end = next(s for s in stops if s > i)
+        before = carry
+        run = functools.partial(_segment, program=schedule.program, placement=placement,
+                                settings=dataclasses.replace(halting, width=carry.L.shape[-1]))
+        carry = run(carry, schedule.tables, eps, trace0, np.int32(i), np.int32(end))
+        halt, need, fail, rank = (int(x) for x in jax.device_get(
+            (carry.halt, carry.need, carry.fail, carry.rank)))
+        if fail >= 0:
+            why = np.asarray(jax.device_get(carry.why))
+            raise HealthFailure(Failure(fail, why, i, before, *good))
+        if halt >= 0:
+            # A channel wanted more columns than L has: widen L and run that channel again.
+            wider = grown_width(need, carry.L.shape[-1], max_rank, dim)
+            carry = carry._replace(L=placement.resize(carry.L, wider), halt=jnp.asarray(-1, jnp.int32))
+            i = halt
+            continue
+        i = end
+        good = (i, carry)
+        if i in narrow:
+            narrower = narrowed_width(rank, carry.L.shape[-1], max_rank, dim)
+            carry = carry._replace(L=placement.resize(carry.L, narrower))
+        if on_boundary is not None and i < total:
+            on_boundary(i, carry)
+    return carry
+
+
+def replay(schedule: Schedule, failure: Failure, eps, trace0, settings: Settings, placement
+           ) -> tuple[int, np.ndarray, Carry] | None:
+    """Rerun from the last good state checking after every step: (step, numbers, carry before
+    that step) of the first step that fails, or None if the rerun passes."""
+    every = dataclasses.replace(settings, check_all=True)
+    try:
+        drive(schedule, failure.good, eps, trace0, every, placement, start=failure.good_step,
+              stop=failure.step + 1)
+    except HealthFailure as e:
+        found = e.failure
+    else:
+        return None
+    quiet = dataclasses.replace(settings, checks=None, halting=True, width=found.before.L.shape[-1])
+    run = functools.partial(_segment, program=schedule.program, placement=placement, settings=quiet)
+    before = run(found.before, schedule.tables, eps, trace0, np.int32(found.start), np.int32(found.step))
+    return found.step, found.why, before

@@ -1,0 +1,331 @@
+"""The circuit as data: a schedule of steps whose matrices are arrays, for the one loop to run.
+
+A step is one row ``(branch, sub, slot)`` of ``Tables.code``:
+
+- ``branch`` picks one of the program's branches (0 is the no-op that pads the table): gates on
+  k wires, channels with m Kraus operators on k wires, or the global/local swaps of a sharded run;
+- ``sub`` picks the wires inside the branch (wires decide reshapes, so each wire set is a static
+  variant of the branch);
+- ``slot`` picks the row of the branch's stacked matrices (gates: (count, d, d); channels:
+  (count, m, d, d)).
+
+The compiled loop holds one copy of each branch however many ops use it, so its size grows with
+the circuit's distinct (kind, wires, Kraus count), not with its length. The matrices are built
+per gate or channel *name*, vectorised over every op of that name, so building them adds a
+handful of operations to a trace, not a few per op.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int
+
+from ..circuit import CHANNEL, GATE, Circuit, Op
+from ..gates import GATES
+from ..health import op_slack
+from ..noise.channels import CHANNELS
+
+NOOP = 0
+
+
+@dataclass(frozen=True)
+class Apply:
+    """Apply ``ops[index]`` on the local block, on local bits ``local_wires`` (physical - g)."""
+
+    index: int
+    local_wires: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Swap:
+    """Exchange physical global bit ``glob`` (< g) with physical local bit ``loc`` (>= g)."""
+
+    glob: int
+    loc: int
+
+
+Instruction = Apply | Swap
+
+
+@dataclass(frozen=True)
+class GateBranch:
+    """Unitaries on ``k`` wires; sub-branch j acts on ``wiresets[j]``, or, when ``wiresets`` is
+    empty, on the wires in the step's row of ``Tables.wires`` (wires as data)."""
+
+    k: int
+    wiresets: tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
+class ChannelBranch:
+    """Channels with ``m`` Kraus operators on ``k`` wires, each followed by truncation; wires as
+    in ``GateBranch``."""
+
+    m: int
+    k: int
+    wiresets: tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
+class SwapBranch:
+    """Global/local bit swaps; sub-branch j trades global bit ``pairs[j][0]`` with local axis
+    ``pairs[j][1]`` of the block viewed as (2,)*(n-g) + (width,)."""
+
+    pairs: tuple[tuple[int, int], ...]
+
+
+Branch = GateBranch | ChannelBranch | SwapBranch
+
+
+@dataclass(frozen=True)
+class Program:
+    """The static part of a schedule: what the compiled loop is built from (hashable).
+
+    Attributes:
+      num_wires: wires of the whole state (n).
+      num_global: leading bits that pick the shard (g; 0 on one device).
+      branches: the distinct step shapes; branch index i + 1 is ``branches[i]``.
+    """
+
+    num_wires: int
+    num_global: int
+    branches: tuple[Branch, ...]
+
+    @property
+    def local_wires(self) -> int:
+        return self.num_wires - self.num_global
+
+
+class Tables(NamedTuple):
+    """The data part of a schedule (a pytree of arrays: traced when the circuit is).
+
+    Attributes:
+      code: (steps, 3) rows of (branch, sub, slot); padding rows are no-ops.
+      kraus_count: (steps,) Kraus operators of the step's channel, 0 for other steps.
+      channel: (steps,) ordinal of the step's channel among the channels, -1 for other steps.
+      slack: (steps,) trace change the step may cause beyond round-off (user matrices pass their
+        input check up to a tolerance; ``lretjax.health.op_slack``).
+      wires: (steps, k_max) local wires of each step (its first k entries), for branches that
+        take wires as data.
+      stacks: one array per branch: (count, d, d) unitaries or (count, m, d, d) Kraus sets.
+    """
+
+    code: Int[Array, "steps 3"]
+    kraus_count: Int[Array, " steps"]
+    channel: Int[Array, " steps"]
+    slack: Float[Array, " steps"]
+    wires: Int[Array, "steps k"]
+    stacks: tuple[Array, ...]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A circuit as the loop runs it: the static program, the tables, and host copies of what the
+    drivers decide with (widths, op names for messages) without reading the device.
+
+    Attributes:
+      program: static structure (a jit static argument).
+      tables: the arrays the compiled loop indexes.
+      code: host copy of ``tables.code`` without the padding rows.
+      kraus_count: host copy of ``tables.kraus_count`` without the padding rows.
+      wires: host copy of ``tables.wires`` without the padding rows.
+      op_index: (steps,) op of the circuit each step runs, -1 for swaps.
+      ops: the circuit's ops (for messages).
+    """
+
+    program: Program
+    tables: Tables
+    code: np.ndarray
+    kraus_count: np.ndarray
+    wires: np.ndarray
+    op_index: np.ndarray
+    ops: tuple[Op, ...]
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.code.shape[0])
+
+    @property
+    def is_channel(self) -> np.ndarray:
+        """(steps,) whether each step is a channel (with its truncation)."""
+        return self.kraus_count > 0
+
+    @property
+    def num_channels(self) -> int:
+        return int(np.sum(self.is_channel))
+
+
+def _pow2_at_least(k: int, floor: int = 1) -> int:
+    return max(floor, 1 << max(int(k) - 1, 0).bit_length())
+
+
+def _is_concrete(x) -> bool:
+    return not any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(x))
+
+
+@functools.cache
+def _broadcasts(fn) -> bool:
+    """Whether fn is one of ours: it takes ``xp`` and broadcasts over leading axes (a user's
+    gate or channel function may take scalars only)."""
+    try:
+        return "xp" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _param_matrix(fn, num_params: int, ops: Sequence[Op]):
+    """fn of each op's parameters, stacked over the ops: one call with the parameters as arrays
+    (gate and channel functions broadcast over leading axes), in NumPy when they are concrete,
+    so concrete circuits compile nothing here. A user's scalar function is mapped instead."""
+    count = len(ops)
+    real = jnp.result_type(float)
+    cols = [[op.params[j] for op in ops] for j in range(num_params)]
+    if not _broadcasts(fn):
+        if num_params == 0:
+            m = jnp.asarray(fn())
+            return jnp.broadcast_to(m, (count,) + m.shape)
+        rows = jnp.stack([jnp.stack([jnp.asarray(v, real) for v in col]) for col in cols], axis=1)
+        return jax.vmap(lambda row: fn(*(row[j] for j in range(num_params))))(rows)
+    if num_params == 0:
+        m = fn(xp=np)
+        return np.broadcast_to(m, (count,) + m.shape)
+    if _is_concrete(cols):
+        return fn(*(np.asarray(col, dtype=float) for col in cols), xp=np)
+    return fn(*(jnp.stack([jnp.asarray(v, real) for v in col]) for col in cols))
+
+
+def _group_stack(ops: Sequence[Op]) -> Array:
+    """The matrices (gates) or Kraus sets (channels) of ops of one kind and name."""
+    first = ops[0]
+    if first.kind == GATE:
+        spec = GATES[first.name]
+        return _param_matrix(spec.matrix, spec.num_params, ops)
+    if first.kind == CHANNEL:
+        spec = CHANNELS[first.name]
+        return _param_matrix(spec.kraus, spec.num_params, ops)
+    mats = [op.params[0] for op in ops]
+    if _is_concrete(mats):
+        return np.stack([np.asarray(m) for m in mats])
+    return jnp.stack([jnp.asarray(m) for m in mats])
+
+
+WIRE_POLICIES = ("static", "data")
+
+
+def default_wires() -> str:
+    """Wires as data on CPU, where compiling dominates and a gather costs little beside the
+    eigensolver; static wires on accelerators, where each pass over L counts."""
+    return "data" if jax.default_backend() == "cpu" else "static"
+
+
+def build(
+    circuit: Circuit,
+    instructions: Sequence[Instruction] | None = None,
+    *,
+    num_global: int = 0,
+    dtype=None,
+    wires: str | None = None,
+) -> Schedule:
+    """The schedule of ``circuit`` (its parameters bound; values concrete or traced).
+
+    Args:
+      circuit: the circuit to run.
+      instructions: the sharded plan's ``Apply``/``Swap`` steps (``lretjax.distributed.layout``);
+        by default every op in order on its own wires.
+      num_global: leading global bits of a sharded run.
+      dtype: complex dtype of L (the matrices are cast to it).
+      wires: ``"static"``: one compiled variant of a branch per wire set (elementwise passes,
+        fastest to run); ``"data"``: wires as data, moved by row gathers (one variant per
+        branch, fastest to compile). Default: ``default_wires()``.
+    """
+    policy = default_wires() if wires is None else wires
+    if policy not in WIRE_POLICIES:
+        raise ValueError(f"wires must be one of {WIRE_POLICIES}, got {wires!r}")
+    dtype = jnp.dtype(dtype or jnp.result_type(complex))
+    ops = circuit.ops
+    if instructions is None:
+        instructions = [Apply(i, op.wires) for i, op in enumerate(ops)]
+    keys: dict[tuple, int] = {}  # branch key -> branch index (1-based)
+    wiresets: dict[tuple, dict[tuple, int]] = {}
+    members: dict[tuple, dict[tuple, list[int]]] = {}  # key -> group -> step positions
+    group_ops: dict[tuple, dict[tuple, list[Op]]] = {}
+    rows, op_index, kraus_count, step_wires = [], [], [], []
+    for pos, ins in enumerate(instructions):
+        if isinstance(ins, Swap):
+            key: tuple = ("swap",)
+            sub_key: tuple = (ins.glob, ins.loc - num_global)
+            op_index.append(-1)
+            kraus_count.append(0)
+            step_wires.append(())
+        else:
+            op = ops[ins.index]
+            m = op.num_kraus if op.is_channel else 1
+            key = ("gate", len(op.wires)) if not op.is_channel else ("channel", m, len(op.wires))
+            sub_key = tuple(ins.local_wires) if policy == "static" else ()
+            step_wires.append(tuple(ins.local_wires))
+            op_index.append(ins.index)
+            kraus_count.append(m if op.is_channel else 0)
+            group = (op.kind, op.name) if op.kind in (GATE, CHANNEL) else (op.kind, pos)
+            group_ops.setdefault(key, {}).setdefault(group, []).append(op)
+            members.setdefault(key, {}).setdefault(group, []).append(pos)
+        b = keys.setdefault(key, len(keys) + 1)
+        subs = wiresets.setdefault(key, {})
+        rows.append([b, subs.setdefault(sub_key, len(subs)), 0])
+    code = np.asarray(rows, dtype=np.int32).reshape(-1, 3)
+
+    branches, stacks = [], []
+    for key in keys:
+        sets = tuple(s for s in wiresets[key] if s)
+        if key[0] == "swap":
+            branches.append(SwapBranch(sets))
+            stacks.append(jnp.zeros((1,), dtype))
+            continue
+        parts, slot = [], 0
+        for group, positions in members[key].items():
+            parts.append(_group_stack(group_ops[key][group]))
+            for j, pos in enumerate(positions):
+                code[pos, 2] = slot + j
+            slot += len(positions)
+        # Pad the count to a power of two so circuits of similar size share compiled loops.
+        pad = _pow2_at_least(slot) - slot
+        parts.append(np.zeros((pad,) + parts[0].shape[1:], complex))
+        if all(_is_concrete(p) and not isinstance(p, jax.Array) for p in parts):
+            stacks.append(jnp.asarray(np.concatenate(parts).astype(dtype)))
+        else:
+            stacks.append(jnp.concatenate([jnp.asarray(p).astype(dtype) for p in parts]))
+        if key[0] == "gate":
+            branches.append(GateBranch(key[1], sets))
+        else:
+            branches.append(ChannelBranch(key[1], key[2], sets))
+    program = Program(circuit.num_wires, num_global, tuple(branches))
+
+    steps = code.shape[0]
+    padded = _pow2_at_least(steps, 8)
+    table = np.zeros((padded, 3), np.int32)
+    table[:steps] = code
+    kc = np.zeros(padded, np.int32)
+    kc[:steps] = kraus_count
+    chan = np.full(padded, -1, np.int32)
+    is_chan = kc > 0
+    chan[is_chan] = np.arange(int(is_chan.sum()), dtype=np.int32)
+    slack = np.zeros(padded, np.float64)
+    for pos, i in enumerate(op_index):
+        if i >= 0:
+            slack[pos] = op_slack(ops[i])
+    kmax = max((len(w) for w in step_wires), default=1) or 1
+    at = np.zeros((padded, kmax), np.int32)
+    for pos, ws in enumerate(step_wires):
+        at[pos, : len(ws)] = ws
+    real = jnp.finfo(dtype).dtype
+    tables = Tables(jnp.asarray(table), jnp.asarray(kc), jnp.asarray(chan),
+                    jnp.asarray(slack, real), jnp.asarray(at), tuple(stacks))
+    return Schedule(program, tables, code, kc[:steps].astype(np.int64), at[:steps],
+                    np.asarray(op_index, np.int64), tuple(ops))

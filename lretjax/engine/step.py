@@ -1,0 +1,390 @@
+"""The one step: a gate, a channel with its truncation, or a global/local swap, on one block of L.
+
+Every path runs this function: eager and traced, on one device, over a mesh and across MPI
+processes. What differs is passed in: the collectives (``coll.psum`` sums the channel's Gram
+block over row shards; ``coll.swap`` trades a global bit for a local one) and the static
+``Settings`` (the width of L in this segment, whether to stop before a channel that needs a
+wider L, the health checks, renormalisation, the per-channel record).
+
+A channel keeps L's width: the stacked [K_1 L | ... | K_m L] (never built: ``ops.channel``) is
+truncated back to ``Settings.width`` columns, zero past the rank. Widths change only between
+segments (``loop.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Complex, Float, Int
+
+from ..errors import SimulationConfigError
+from ..health import Checks
+from ..ops import apply_channel, apply_matrix, truncate
+from ..ops.channel import channel_factor, channel_gram, wires_back, wires_last
+from ..ops.inner import sq_norm
+from ..ops.truncate import select
+from ..ops.wires import apply_matrix_at, gather_back, gather_last
+from .schedule import NOOP, ChannelBranch, GateBranch, Program, SwapBranch, Tables
+
+# The fields of ``Carry.why``, the numbers of a failed health check.
+WHY = ("check", "sq", "expected", "budget", "trace", "negative", "tolerance", "discarded")
+STATE_CHECK, CHANNEL_CHECK = 1.0, 2.0
+
+
+class Carry(NamedTuple):
+    """What the loop carries from step to step (a pytree of arrays).
+
+    Attributes:
+      L: this block of the factor, (rows, width).
+      discarded: eigenvalue weight dropped so far (bounds the trace distance to exact).
+      rank: nonzero columns of L.
+      halt: step at which an eager segment stopped, before a channel needing a wider L (-1: none).
+      need: the rank that channel asked for.
+      fail: first step whose health check failed (-1: none).
+      why: that check's numbers, as named in ``WHY``.
+      slack: trace drift allowed so far beyond the floor (reset by renormalisation).
+      since: gates since the last health check.
+      history: (rank, discarded) after each channel, when recorded; else empty arrays.
+    """
+
+    L: Complex[Array, "rows width"]
+    discarded: Float[Array, ""]
+    rank: Int[Array, ""]
+    halt: Int[Array, ""]
+    need: Int[Array, ""]
+    fail: Int[Array, ""]
+    why: Float[Array, " 8"]
+    slack: Float[Array, ""]
+    since: Int[Array, ""]
+    history: tuple[Int[Array, " channels"], Float[Array, " channels"]]
+
+
+def start_carry(L, discarded, rank, *, slack=0.0, channels: int = 0) -> Carry:
+    """The carry of a state about to run a schedule with ``channels`` channels (recorded if > 0)."""
+    real = jnp.finfo(L.dtype).dtype
+    i32 = jnp.int32
+    rank = jnp.asarray(rank, i32)
+    return Carry(
+        L, jnp.asarray(discarded, real), rank, jnp.asarray(-1, i32), jnp.asarray(0, i32),
+        jnp.asarray(-1, i32), jnp.zeros(len(WHY), real), jnp.asarray(slack, real), jnp.asarray(0, i32),
+        (jnp.zeros(channels, i32), jnp.zeros(channels, real)),
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Static settings of one compiled segment.
+
+    Attributes:
+      max_rank: the user's cap on the rank.
+      width: columns of L in this segment (>= its rank; a channel truncates back to it).
+      halting: stop before a channel whose epsilon rule wants more than ``width`` columns (the
+        eager path, which then widens L); without it ``width`` must bound the rank.
+      checks: health checks (``lretjax.health.Checks``), or None.
+      check_all: check after every step (the traced path and the replay that names an op);
+        otherwise after channels, every ``checks.every`` gates and the segment's last step.
+      renormalize: rescale L after every channel to trace Tr(rho_0) - discarded.
+      record: write (rank, discarded) after every channel into ``Carry.history``.
+      remat: under ``jax.grad``, recompute the steps in about sqrt(steps) chunks in the backward
+        pass, storing only the chunks' first states (and every eigendecomposition).
+    """
+
+    max_rank: int
+    width: int
+    halting: bool = False
+    checks: Checks | None = None
+    check_all: bool = False
+    renormalize: bool = False
+    record: bool = False
+    remat: bool = False
+
+
+def check_settings(max_rank, epsilon) -> None:
+    """SimulationConfigError unless max_rank is a positive integer and epsilon lies in [0, 1)
+    (a traced epsilon passes: it is checked where it becomes concrete)."""
+    if isinstance(max_rank, bool) or not isinstance(max_rank, (int, np.integer)):
+        raise SimulationConfigError(f"max_rank must be a positive integer, got {max_rank!r}")
+    if max_rank < 1:
+        raise SimulationConfigError(f"max_rank must be at least 1, got {max_rank}")
+    if not isinstance(epsilon, jax.core.Tracer):
+        try:
+            e = float(epsilon)
+        except (TypeError, ValueError):
+            raise SimulationConfigError(f"epsilon must be a number in [0, 1), got {epsilon!r}") from None
+        if not 0.0 <= e < 1.0:
+            raise SimulationConfigError(f"epsilon must lie in [0, 1), got {epsilon!r}")
+
+
+class _Out(NamedTuple):
+    L: Array
+    discarded: Array
+    rank: Array
+    wanted: Array
+    trace: Array
+    over: Array
+
+
+def _vma(x) -> frozenset:
+    return getattr(jax.typeof(x), "vma", frozenset())
+
+
+def varying_axes(*trees) -> frozenset:
+    """The mesh axes any leaf of ``trees`` varies over (empty outside ``shard_map``)."""
+    axes: frozenset = frozenset()
+    for leaf in jax.tree_util.tree_leaves(trees):
+        axes |= _vma(leaf)
+    return axes
+
+
+def vary(tree, axes: frozenset):
+    """Every leaf of ``tree`` marked as varying over ``axes``.
+
+    Inside a caller's ``shard_map`` (with its varying-axes check on), the branches of the step's
+    switch and the loop's carry must agree on which axes each value varies over: a gate's zero
+    does not vary, a channel's weight computed from varying parameters does. A no-op outside
+    ``shard_map``."""
+    if not axes:
+        return tree
+
+    def cast(x):
+        missing = tuple(sorted(axes - _vma(x)))
+        return jax.lax.pcast(x, missing, to="varying") if missing else x
+
+    return jax.tree_util.tree_map(cast, tree)
+
+
+def _out(L, discarded, rank, wanted, trace, over) -> _Out:
+    """A branch's result in the one type every branch of the switch returns.
+
+    Branches that change no number return their inputs (``zero`` and ``rank < 0`` are computed
+    from the carry), never fresh constants: under ``vmap`` inside a ``shard_map`` a constant would
+    be neither batched nor varying like the other branches' results, and the switch would
+    refuse to join them."""
+    real = jnp.finfo(L.dtype).dtype
+    return _Out(L, jnp.asarray(discarded, real), jnp.asarray(rank, jnp.int32),
+                jnp.asarray(wanted, jnp.int32), jnp.asarray(trace, real), jnp.asarray(over, bool))
+
+
+def _pick(variants: Sequence[Callable], sub, *args):
+    """variants[sub](*args): a direct call for a static index, ``lax.switch`` for a traced one."""
+    if len(variants) == 1:
+        return variants[0](*args)
+    if isinstance(sub, (int, np.integer)):
+        return variants[int(sub)](*args)
+    return jax.lax.switch(sub, variants, *args)
+
+
+def _row(stack, slot):
+    if isinstance(slot, (int, np.integer)):
+        return stack[int(slot)]
+    return jax.lax.dynamic_index_in_dim(stack, slot, keepdims=False)
+
+
+def swap_bits(L, a: int, b_local: int, nl: int, coll):
+    """Trade global bit ``a`` with local bit ``b_local`` (one all_to_all of half the block)."""
+    view = L.reshape((2,) * nl + (L.shape[-1],))
+    return coll.swap(view, a, b_local).reshape(L.shape)
+
+
+def _wire_variants(br, nl: int, static_fn, data_fn) -> Callable:
+    """fn(sub, at, *args): the static variant ``sub`` of ``static_fn``, or ``data_fn`` with the
+    step's wires ``at`` when the branch takes its wires as data. Wires known on the host (an
+    unrolled step: ``at`` a tuple) always take the static form, an elementwise pass."""
+    variants = [functools.partial(lambda *args, ws: static_fn(*args, ws, nl), ws=ws) for ws in br.wiresets]
+
+    def run(sub, at, *args):
+        if isinstance(at, tuple):
+            return static_fn(*args, at[: br.k], nl)
+        if not br.wiresets:
+            return data_fn(*args, at[: br.k], nl)
+        return _pick(variants, sub, *args)
+
+    return run
+
+
+def _gate_branch(br: GateBranch, nl: int, stack):
+    apply = _wire_variants(br, nl, apply_matrix, apply_matrix_at)
+
+    def run(L, rank, zero, sub, slot, at, eps):
+        return _out(apply(sub, at, L, _row(stack, slot)), zero, rank, rank, zero, rank < 0)
+
+    return run
+
+
+def _stack_at(L, kraus, wires, nl):
+    """[K_1 L | ... | K_m L] with the wires as data."""
+    return jnp.concatenate([apply_matrix_at(L, kraus[i], wires, nl) for i in range(kraus.shape[0])], axis=1)
+
+
+def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll, num_global: int):
+    W = settings.width
+    k = min(W, settings.max_rank)
+    rows = 2**nl
+    # More stacked columns than rows (one device only): rho itself is the smaller eigenproblem.
+    rho_route = num_global == 0 and br.m * W > rows
+    can_overflow = settings.halting and W < min(settings.max_rank, 2 ** (nl + num_global))
+    psum = coll.psum if num_global else None
+    last = _wire_variants(br, nl, wires_last, gather_last)
+    back = _wire_variants(br, nl, wires_back, gather_back)
+    stacked = _wire_variants(br, nl, apply_channel, _stack_at)
+
+    def widen(X):
+        return X if X.shape[-1] == W else jnp.pad(X, ((0, 0), (0, W - X.shape[-1])))
+
+    def run(L, rank, zero, sub, slot, at, eps):
+        kraus = _row(stack, slot)
+        if rho_route:
+            S = stacked(sub, at, L, kraus)
+            t = truncate(S, k, eps)
+            new, d, r, wanted, trace = widen(t.L), t.discarded, t.rank, t.wanted, sq_norm(S)
+            factor = None
+        else:
+            Lw = last(sub, at, L)
+            G = channel_gram(Lw, kraus, psum)
+            sel = select(G, k, eps)
+            d, r, wanted, trace = sel.discarded, sel.rank, sel.wanted, jnp.real(jnp.trace(G))
+            V = widen(sel.vectors)
+
+            def factor():
+                return back(sub, at, channel_factor(Lw, kraus, V))
+
+            new = None
+        if not can_overflow:
+            return _out(new if factor is None else factor(), d, r, wanted, trace, rank < 0)
+        # Eager widths: a channel whose epsilon rule wants more columns than L has is not applied;
+        # the loop stops there and the driver reruns it on a wider L.
+        over = jnp.minimum(wanted, settings.max_rank) > W
+        if factor is None:
+            out = jax.lax.cond(over, lambda: L, lambda: new)
+        else:
+            out = jax.lax.cond(over, lambda: L, factor)
+        return _out(out, jnp.where(over, zero, d), jnp.where(over, rank, r), wanted, trace, over)
+
+    return run
+
+
+def _swap_branch(br: SwapBranch, nl: int, coll):
+    variants = [functools.partial(lambda L, a, b: swap_bits(L, a, b, nl, coll), a=a, b=b)
+                for a, b in br.pairs]
+
+    def run(L, rank, zero, sub, slot, at, eps):
+        return _out(_pick(variants, sub, L), zero, rank, rank, zero, rank < 0)
+
+    return run
+
+
+def _noop(L, rank, zero, sub, slot, at, eps):
+    return _out(L, zero, rank, rank, zero, rank < 0)
+
+
+def branches(program: Program, tables: Tables, settings: Settings, coll) -> list[Callable]:
+    """The step function of each branch (index 0: the no-op), closed over its matrices."""
+    nl, g = program.local_wires, program.num_global
+    out: list[Callable] = [_noop]
+    for br, stack in zip(program.branches, tables.stacks, strict=True):
+        if isinstance(br, GateBranch):
+            out.append(_gate_branch(br, nl, stack))
+        elif isinstance(br, ChannelBranch):
+            out.append(_channel_branch(br, nl, stack, settings, coll, g))
+        else:
+            out.append(_swap_branch(br, nl, coll))
+    return out
+
+
+def _varying(fn, axes: frozenset):
+    """A branch whose outputs vary over ``axes`` and every mesh axis its inputs do (``vary``)."""
+
+    def run(L, *args):
+        return vary(fn(L, *args), axes | varying_axes(L, args))
+
+    return run
+
+
+def make_step(program: Program, tables: Tables, settings: Settings, coll, eps, trace0,
+              stop=None, axes: frozenset = frozenset(), used: frozenset | None = None) -> Callable:
+    """step(carry, i, code=None) -> carry: run step ``i`` of the schedule.
+
+    ``code`` is the host's ((branch, sub, slot), wires, Kraus count) of the step when the caller
+    knows it (an unrolled segment): the branch is then called directly instead of through
+    ``lax.switch``. ``stop`` is
+    the segment's end, after whose last step the health checks always run. ``axes``: the mesh
+    axes the carry varies over inside a caller's ``shard_map`` (``varying_axes``). ``used``: the
+    branches the steps to run use, when known (the others are left out of the switch).
+    """
+    fns = [_varying(fn if used is None or b in used else _noop, axes)
+           for b, fn in enumerate(branches(program, tables, settings, coll))]
+    checks = settings.checks
+
+    def step(carry: Carry, i, code=None) -> Carry:
+        zero = carry.discarded - carry.discarded
+        if code is None:
+            b, sub, slot = tables.code[i, 0], tables.code[i, 1], tables.code[i, 2]
+            out = jax.lax.switch(b, fns, carry.L, carry.rank, zero, sub, slot, tables.wires[i], eps)
+            m = tables.kraus_count[i]
+            is_chan = m > 0
+        else:  # an unrolled step: its branch and kind are known here
+            b, sub, slot = (int(x) for x in code[0])
+            out = fns[b](carry.L, carry.rank, zero, sub, slot, tuple(int(w) for w in code[1]), eps)
+            m = int(code[2])
+            is_chan = m > 0
+        L, discarded = out.L, carry.discarded + out.discarded
+        halt, need = carry.halt, carry.need
+        if settings.halting:
+            halt = jax.lax.select(out.over & (halt < 0), jnp.asarray(i, jnp.int32), halt)
+            need = jax.lax.select(out.over, jnp.minimum(out.wanted, settings.max_rank), need)
+        fail, why, slack, since = carry.fail, carry.why, carry.slack, carry.since
+        sq = None
+        if checks is not None or settings.renormalize:
+            expected = trace0 - discarded
+        if checks is not None:
+            real = jnp.finfo(L.dtype).dtype
+            e = float(jnp.finfo(real).eps)
+            slack = slack + checks.drift_per_op * e + tables.slack[i]
+            due = is_chan | (since + 1 >= checks.every)
+            if settings.check_all:
+                due = jnp.ones((), bool)
+            if stop is not None:
+                due = due | (i == stop - 1)
+            due = due & ~out.over & (b != NOOP)
+            sq = jax.lax.cond(due, lambda x: sq_norm(x), lambda x: expected.astype(real), L)
+            budget = checks.drift_floor * e + slack
+            bad_state = ~jnp.isfinite(sq) | (jnp.abs(sq - expected) > budget)
+            if checks.eig_tol is not None:
+                tol = jnp.asarray(checks.eig_tol, real)
+            else:
+                tol = math.sqrt(e) + 8 * e * jnp.asarray(m * settings.width, real)
+            neg = out.trace - sq - out.discarded
+            finite = jnp.isfinite(out.trace) & jnp.isfinite(neg) & jnp.isfinite(out.discarded)
+            bad_chan = is_chan & (~finite | (neg > tol * jnp.maximum(out.trace, 1e-300)))
+            bad = due & (bad_state | bad_chan) & (fail < 0)
+            numbers = jnp.stack([jnp.where(bad_state, STATE_CHECK, CHANNEL_CHECK), sq, expected, budget,
+                                 out.trace, neg, tol, out.discarded]).astype(real)
+            why = jnp.where(bad, numbers, why)
+            fail = jnp.where(bad, i, fail).astype(jnp.int32)
+            since = jnp.where(due, 0, since + 1).astype(jnp.int32)
+        if settings.renormalize:
+            def rescale(x):
+                s = sq_norm(x) if sq is None else sq
+                scale = jnp.sqrt(jnp.where(s > 0, expected / jnp.where(s > 0, s, 1.0), 1.0))
+                return x * scale.astype(x.dtype)
+
+            apply = is_chan & ~out.over
+            L = jax.lax.cond(apply, rescale, lambda x: x, L)
+            slack = jnp.where(apply, jnp.zeros_like(slack), slack)
+        history = carry.history
+        if settings.record:
+            ranks, discs = history
+            at = tables.channel[i]
+            rec = is_chan & ~out.over
+            history = (jnp.where(rec, ranks.at[at].set(out.rank), ranks),
+                       jnp.where(rec, discs.at[at].set(discarded), discs))
+        return vary(Carry(L, discarded, out.rank, halt, need, fail, why, slack, since, history), axes)
+
+    return step
