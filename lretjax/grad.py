@@ -21,7 +21,6 @@ backwards, and a channel followed by truncation has no inverse. docs/gradients.m
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -33,9 +32,7 @@ from .circuit import GATE, Circuit, Op, Param
 from .errors import CircuitError, ParameterError, SimulationConfigError
 from .measure import expval
 from .observables import as_observable
-from .ops.eigh import EIGH_NAME
 from .simulate import DEFAULT_MAX_RANK, check_settings, simulate
-from .state import LowRankState, zero_state
 
 DIFF_METHODS = ("backprop", "parameter-shift")
 
@@ -198,30 +195,6 @@ def _shift_plan(circuit: Circuit, shift_rules: Mapping | None) -> _ShiftPlan:
     )
 
 
-def _segments(ops: Sequence[Op], num: int) -> list[tuple[Op, ...]]:
-    size = max(1, math.ceil(len(ops) / max(num, 1)))
-    return [tuple(ops[i : i + size]) for i in range(0, len(ops), size)]
-
-
-_SAVE_EIGH = jax.checkpoint_policies.save_only_these_names(EIGH_NAME)
-
-
-def _checkpointed_state(circuit: Circuit, max_rank: int, epsilon: float) -> LowRankState:
-    """simulate() in ~sqrt(ops) rematerialised segments: the backward pass stores only their ends."""
-    n = circuit.num_wires
-    state = zero_state(n)
-    for seg in _segments(circuit.ops, math.isqrt(max(len(circuit.ops), 1))):
-        leaves, structure = jax.tree_util.tree_flatten(Circuit(n, seg))
-
-        # The segment's parameters are arguments, not closed-over tracers, so remat sees them.
-        def run(s, leaves, structure=structure):
-            seg_circuit = jax.tree_util.tree_unflatten(structure, leaves)
-            return simulate(seg_circuit, max_rank=max_rank, epsilon=epsilon, initial_state=s)
-
-        state = jax.checkpoint(run, policy=_SAVE_EIGH)(state, leaves)
-    return state
-
-
 def expval_fn(
     circuit: Circuit,
     observable,
@@ -283,11 +256,7 @@ def expval_fn(
     if diff_method == "backprop":
 
         def value(params):
-            bound = circuit.bind(params)
-            if checkpoint:
-                state = _checkpointed_state(bound, max_rank, epsilon)
-            else:
-                state = simulate(bound, max_rank=max_rank, epsilon=epsilon)
+            state = simulate(circuit.bind(params), max_rank=max_rank, epsilon=epsilon, remat=checkpoint)
             return expval(state, obs)
 
         jitted = jax.jit(value)

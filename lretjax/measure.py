@@ -1,5 +1,9 @@
 """Results read from a low-rank state without forming the 2^n x 2^n density matrix.
 
+Every reader has one code path for every layout: the per-block computation lives in
+``lretjax.readout`` and runs through the state's placement (directly on one device, inside
+``shard_map`` on a mesh, per process under MPI), which sums the blocks' contributions.
+
 The state is not renormalised after truncation, so probabilities sum to ``trace = 1 - discarded``
 and expectation values are those of the truncated state; both are within ``discarded`` of exact.
 ``sample`` draws from the normalised distribution.
@@ -14,70 +18,81 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from . import readout
+from .engine.collectives import ONE_DEVICE
 from .errors import CircuitError, ObservableError, ResourceError
-from .observables import DenseObservable, PauliSum, as_observable
-from .ops import apply_matrix, apply_pauli, gram
-from .ops.inner import real_inner, sq_norm
+from .observables import DenseObservable, as_observable
 from .state import LowRankState, check_wires
 
 MAX_DENSE_WIRES = 14
 
 
-def _sharded(state):
-    """The distributed module if ``state`` is a ShardedState (imported only then), else None."""
-    if isinstance(state, LowRankState):
-        return None
-    from . import distributed
+def _where(state: LowRankState):
+    """(placement, perm, number of global bits) of the state's rows."""
+    if state.layout is None:
+        return ONE_DEVICE, state.perm, 0
+    return state.layout.placement, state.layout.perm, state.layout.num_global
 
-    return distributed if isinstance(state, distributed.ShardedState) else None
+
+def _check_state(state) -> LowRankState:
+    if not isinstance(state, LowRankState):
+        raise CircuitError(f"expected a lretjax.LowRankState, got {type(state).__name__}")
+    return state
 
 
 def probabilities(state: LowRankState, wires: Sequence[int] | None = None) -> Float[Array, " outcomes"]:
     """Outcome probabilities of measuring ``wires`` (all by default), index with the first wire high."""
-    if (d := _sharded(state)) is not None:
-        return d.probabilities(state, wires)
+    state = _check_state(state)
     n = state.num_wires
-    p = jnp.sum(jnp.abs(state.L) ** 2, axis=1)
-    if wires is None:
-        return p
-    wires = check_wires(wires, n)
-    t = p.reshape((2,) * n)
-    others = tuple(w for w in range(n) if w not in wires)
-    t = jnp.sum(t, axis=others) if others else t
-    # Remaining axes are in increasing wire order; reorder to the order asked for.
-    order = sorted(wires)
-    t = jnp.transpose(t, [order.index(w) for w in wires])
-    return t.reshape(-1)
+    placement, perm, g = _where(state)
+    if wires is None and g == 0 and perm == tuple(range(n)):
+        return placement.read(readout.rows, state.L)
+    wires = tuple(range(n)) if wires is None else check_wires(wires, n)
+    if len(wires) == n and g:
+        # The full table is as large as the state's rows: keep it sharded and reorder globally.
+        return placement.full_table(state, wires)
+    return placement.read(readout.marginal, state.L, wires, perm, g)
 
 
 def expval(state: LowRankState, observable) -> Float[Array, ""]:
     """<O> = Tr(L^dagger O L) for a Pauli string, a weighted Pauli sum or a small dense matrix."""
-    if (d := _sharded(state)) is not None:
-        return d.expval(state, observable)
-    n = state.num_wires
-    obs = as_observable(observable, n)
-    L = state.L
+    state = _check_state(state)
+    obs = as_observable(observable, state.num_wires)
     if isinstance(obs, DenseObservable):
-        ol = apply_matrix(L, obs.matrix.astype(L.dtype), obs.wires, n)
-        return real_inner(L, ol)
-    assert isinstance(obs, PauliSum)
-    vals = jnp.stack([real_inner(L, apply_pauli(L, p, n)) for p in obs.paulis])
-    return jnp.sum(obs.coeffs.astype(vals.dtype) * vals)
+        state = _localize(state, obs.wires)
+    placement, perm, g = _where(state)
+    return placement.read(readout.expval, state.L, obs, perm, g)
+
+
+def _localize(state: LowRankState, wires: Sequence[int]) -> LowRankState:
+    """The state with ``wires`` on local row bits (a sharded layout swaps them in)."""
+    placement, perm, g = _where(state)
+    if all(perm[w] >= g for w in wires):
+        return state
+    if len(wires) > state.num_wires - g:
+        raise ObservableError(
+            f"a dense observable on {len(wires)} wires does not fit the {state.num_wires - g} "
+            "local wires of each shard"
+        )
+    return placement.localize(state, wires)
 
 
 def sample(
     state: LowRankState, shots: int, key: jax.Array, wires: Sequence[int] | None = None
 ) -> Int[Array, "shots wires"]:
     """Draw ``shots`` measurement outcomes as bits (one column per wire, first wire first)."""
-    if (d := _sharded(state)) is not None:
-        return d.sample(state, shots, key, wires)
+    state = _check_state(state)
     if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1:
         raise CircuitError(f"shots must be a positive integer, got {shots!r}")
-    wires = tuple(range(state.num_wires)) if wires is None else check_wires(wires, state.num_wires)
-    p = probabilities(state, wires)
-    idx = jax.random.choice(key, p.shape[0], shape=(int(shots),), p=p / jnp.sum(p))
-    k = len(wires)
-    return (idx[:, None] >> jnp.arange(k - 1, -1, -1)) & 1
+    n = state.num_wires
+    wires = tuple(range(n)) if wires is None else check_wires(wires, n)
+    placement, perm, g = _where(state)
+    if g:
+        if state.batched:
+            raise CircuitError("sample takes one state; index the batch with state_at(state, i)")
+        if n > 30:
+            raise CircuitError("sharded sampling indexes rows with int32: at most 30 wires")
+    return placement.read(readout.sample, state.L, int(shots), key, wires, perm, g)
 
 
 def counts(bits) -> dict[str, int]:
@@ -90,10 +105,14 @@ def counts(bits) -> dict[str, int]:
 
 def purity(state: LowRankState) -> Float[Array, ""]:
     """Tr(rho^2) = ||L^dagger L||_F^2 (of the stored, unrenormalised state)."""
-    if (d := _sharded(state)) is not None:
-        return d.purity(state)
-    g = gram(state.L)
-    return sq_norm(g)
+    state = _check_state(state)
+    return _where(state)[0].read(readout.purity, state.L)
+
+
+def trace(state: LowRankState) -> Float[Array, ""]:
+    """Tr(rho) = ||L||_F^2 = 1 - discarded up to round-off."""
+    state = _check_state(state)
+    return _where(state)[0].read(readout.trace, state.L)
 
 
 def fidelity(state: LowRankState, other) -> Float[Array, ""]:
@@ -102,25 +121,33 @@ def fidelity(state: LowRankState, other) -> Float[Array, ""]:
     ``other`` is a LowRankState (F = ||L_rho^dagger L_sigma||_*^2, nuclear norm of an r x r'
     matrix) or a pure state vector psi (F = <psi|rho|psi>).
     """
+    state = _check_state(state)
+    placement, perm, g = _where(state)
     if isinstance(other, LowRankState):
         if other.num_wires != state.num_wires:
             raise CircuitError(f"fidelity between {state.num_wires} and {other.num_wires} wires")
-        m = jnp.matmul(state.L.conj().T, other.L.astype(state.L.dtype), precision="highest")
+        if other.layout != state.layout:
+            raise CircuitError(
+                "fidelity needs both states in the same layout (same placement and wire order); "
+                "gather sharded states first (lretjax.distributed.gather)"
+            )
+        m = placement.read(readout.overlap, state.L, rows=(other.L,))
         return jnp.sum(jnp.linalg.svd(m, compute_uv=False)) ** 2
     psi = jnp.asarray(other)
     if psi.shape != (state.dim,):
         raise ObservableError(
             f"fidelity needs a LowRankState or a state vector of length {state.dim}, got shape {psi.shape}"
         )
-    amp = jnp.matmul(psi.conj().astype(state.L.dtype), state.L, precision="highest")
-    return sq_norm(amp)
+    return placement.read(readout.amplitude, state.L, rows=(placement.physical(psi, perm),))
 
 
 def to_density_matrix(state: LowRankState) -> jnp.ndarray:
     """The dense rho = L L^dagger, for at most 14 wires (4^14 entries)."""
+    state = _check_state(state)
     if state.num_wires > MAX_DENSE_WIRES:
         raise ResourceError(
             f"to_density_matrix is limited to {MAX_DENSE_WIRES} wires (4^n entries); this state has "
             f"{state.num_wires}. Use probabilities, expval or fidelity, which never form rho."
         )
-    return jnp.matmul(state.L, state.L.conj().T, precision="highest")
+    L = state.L if state.layout is None else state.layout.placement.gather(state).L
+    return jnp.matmul(L, L.conj().T, precision="highest")

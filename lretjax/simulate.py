@@ -1,141 +1,49 @@
 """Evolve a circuit on the low-rank state: gates act as L <- U L, channels stack and truncate.
 
-Two paths share one evolution function:
-- traced (inside the caller's jit/grad/vmap): every width is static, min(m * width, max_rank)
-  after each channel, so one trace serves every parameter vector;
-- eager (concrete inputs): op by op through small jitted steps whose width follows the rank
-  actually kept (powers of two), so a run that needs rank 20 never pays for max_rank 1024.
-  Both keep exactly the same eigen-directions.
+``simulate`` validates at the front door, turns the circuit into a schedule (``lretjax.engine``:
+the circuit as data) and runs the engine's one loop:
 
-Reliability (docs/reliability.md): health checks after the ops (``lretjax.health``), optional
-renormalisation of round-off drift, and atomic checkpoints of the eager path with ``resume``.
-The eager loop is the ``_Run`` class: its ``step`` is the one place that touches L, so a sharded
-backend can later supply its own steps (a ``mesh=`` argument) without changing checks or
-checkpoints.
+- traced (inside the caller's jit/grad/vmap): widths from the rank's upper bound,
+  min(m * width, max_rank) after each channel in powers of two, so one trace serves every
+  parameter vector and the compiled program grows with the circuit's distinct op shapes, not its
+  length;
+- eager (concrete inputs): widths from the rank actually kept, read back at segment ends only,
+  so a run that needs rank 20 never pays for max_rank 1024 and no channel waits on the host.
+
+Both keep the same eigen-directions. Health checks, renormalisation, checkpoints with ``resume``,
+progress and the per-channel record (``record=True``) ride on the same loop
+(docs/engine.md, docs/reliability.md).
 """
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from . import health
-from .circuit import Circuit, Op, real_value_problem
+from .circuit import Circuit, real_value_problem
+from .engine import LOCAL, ONE_DEVICE, Carry, Schedule, Settings, build, drive, evolve, start_carry
+from .engine.loop import HealthFailure, replay
+from .engine.step import CHANNEL_CHECK, WHY, check_settings
 from .errors import CircuitError, ParameterError, SimulationConfigError
 from .health import Checks
-from .ops import apply_channel, apply_matrix, channel, channel_truncate, truncate
 from .ops.inner import sq_norm
-from .ops.truncate import select
 from .resources import check_fits
-from .state import LowRankState, as_state, complex_dtype, zero_state
+from .state import History, LowRankState, as_state, zero_state
 
 DEFAULT_MAX_RANK = 64
 
-
-def _evolve(state: LowRankState, ops: Sequence[Op], cap: int, epsilon, *, checks: Checks | None = None,
-            renormalize: bool = False):
-    """Apply ops in order, truncating to at most ``cap`` columns after every channel.
-
-    With ``checks`` every op is followed by a ``checkify`` health check (run the caller through
-    ``lretjax.health.checked``). Returns the new state and the largest rank the epsilon rule
-    alone asked for.
-    """
-    n = state.num_wires
-    L, discarded, rank = state.L, state.discarded, state.rank
-    wanted = rank
-    trace0 = sq_norm(L) if (checks or renormalize) else None
-    eps = health.eps_of(L.dtype)
-    slack = 0.0
-    for i, op in enumerate(ops):
-        if op.is_channel:
-            width = op.num_kraus * L.shape[1]
-            t = channel_truncate(L, op.kraus(), op.wires, n, cap, epsilon)
-            L, discarded, rank = t.L, discarded + t.discarded, t.rank
-            wanted = jnp.maximum(wanted, t.wanted)
-        else:
-            L = apply_matrix(L, op.matrix(), op.wires, n)
-        if checks is not None:
-            slack += checks.drift_per_op * eps + health.op_slack(op, L.dtype)
-            sq = sq_norm(L)
-            health.traced_check(i, op, sq, trace0 - discarded, checks.drift_floor * eps + slack)
-            if op.is_channel:
-                tol = health.eig_tolerance(checks, width, L.dtype)
-                health.traced_channel_check(i, op, t.trace, sq, t.discarded, tol)
-        if renormalize and op.is_channel:
-            L = _rescale(L, trace0 - discarded)
-            slack = 0.0
-    return LowRankState(L, discarded, rank, n), wanted
-
-
-def _rescale(L, target):
-    """L scaled so that Tr(L L^dagger) = target (a no-op on an all-zero factor)."""
-    sq = sq_norm(L)
-    scale = jnp.sqrt(jnp.where(sq > 0, target / jnp.where(sq > 0, sq, 1.0), 1.0))
-    return L * scale.astype(L.dtype)
-
-
-_rescale_step = jax.jit(_rescale)
-
-
-@functools.partial(jax.jit, static_argnames=("wires", "num_wires"))
-def _gate_step(L, u, *, wires, num_wires):
-    return apply_matrix(L, u, wires, num_wires)
-
-
-@functools.partial(jax.jit, static_argnames=("wires", "num_wires"))
-def _stack_step(L, kraus, *, wires, num_wires):
-    return apply_channel(L, kraus, wires, num_wires)
-
-
-@functools.partial(jax.jit, static_argnames=("wires", "num_wires"))
-def _gram_step(L, kraus, *, wires, num_wires):
-    Lw = channel.wires_last(L, wires, num_wires)
-    G = channel.channel_gram(Lw, kraus.astype(L.dtype))
-    return Lw, G, jnp.real(jnp.trace(G))
-
-
-@functools.partial(jax.jit, static_argnames=("wires", "num_wires"))
-def _factor_step(Lw, kraus, vectors, *, wires, num_wires):
-    return channel.wires_back(channel.channel_factor(Lw, kraus, vectors), wires, num_wires)
-
-
-# The eigensolver is by far the slowest thing to compile; it does not depend on the wires, so
-# selection (and truncation of a stacked factor) is compiled once per (width, cap) and shared.
-_select_step = jax.jit(select, static_argnames=("k",))
-_truncate_step = jax.jit(truncate, static_argnames=("max_rank",))
-
-
-def _next_pow2(k: int) -> int:
-    return 1 << max(int(k) - 1, 0).bit_length()
-
-
-def _kept_width(cap: int, rank: int) -> int:
-    """Eager width after a channel: the next power of two above the rank (only those columns can
-    be nonzero), so compiled steps are shared across nearby ranks."""
-    return min(cap, _next_pow2(max(rank, 1)))
+# Eager segments end at least this often (in steps), where L may narrow to a smaller rank. Fixed,
+# so progress reports and checkpoints never change the widths (and results stay bit-identical).
+NARROW_EVERY = 256
 
 
 def _is_traced(tree) -> bool:
     return any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(tree))
-
-
-def check_settings(max_rank, epsilon) -> None:
-    if isinstance(max_rank, bool) or not isinstance(max_rank, (int, np.integer)):
-        raise SimulationConfigError(f"max_rank must be a positive integer, got {max_rank!r}")
-    if max_rank < 1:
-        raise SimulationConfigError(f"max_rank must be at least 1, got {max_rank}")
-    if not isinstance(epsilon, jax.core.Tracer):
-        try:
-            e = float(epsilon)
-        except (TypeError, ValueError):
-            raise SimulationConfigError(f"epsilon must be a number in [0, 1), got {epsilon!r}") from None
-        if not 0.0 <= e < 1.0:
-            raise SimulationConfigError(f"epsilon must lie in [0, 1), got {epsilon!r}")
 
 
 def simulate(
@@ -150,6 +58,8 @@ def simulate(
     renormalize: bool = False,
     checkpoint_every: int | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
+    record: bool = False,
+    remat: bool = False,
     mesh=None,
 ) -> LowRankState:
     """Run ``circuit`` on |0...0> (or ``initial_state``) and return the low-rank state.
@@ -161,7 +71,7 @@ def simulate(
       epsilon: after each channel, drop the smallest eigenvalues whose sum is at most
         epsilon times the trace.
       initial_state: a LowRankState, a state vector or a factor L.
-      progress: called as progress(ops_done, ops_total) between eager segments.
+      progress: called as progress(ops_done, ops_total) about a hundred times in a run.
       checks: numerical health checks (``lretjax.health``): None = on for concrete inputs, off
         under tracing; True/False; or a ``health.Checks`` with tolerances. A failed check raises
         ``NumericalError`` naming the op. Under tracing they are ``checkify`` checks: wrap the
@@ -171,18 +81,21 @@ def simulate(
       checkpoint_every: with ``checkpoint_dir``, write a checkpoint every this many ops (eager
         path only); ``resume(checkpoint_dir, circuit)`` continues an interrupted run.
       checkpoint_dir: directory of the checkpoints (created if needed).
+      record: keep the rank and discarded weight after every channel in ``state.history``.
+      remat: under ``jax.grad`` (traced path), recompute the loop's steps in about sqrt(steps)
+        chunks in the backward pass instead of storing every step's factors: memory of
+        O(sqrt(ops)) states for one more forward evaluation.
       mesh: a ``jax.sharding.Mesh`` (``lretjax.distributed.make_mesh``) to shard L's rows over;
-        the result is then a ``lretjax.distributed.ShardedState``, which ``expval``,
-        ``probabilities``, ``sample`` and ``purity`` accept as they accept a LowRankState.
+        the state's ``layout`` then says where L lives, and every reader accepts it.
 
     Returns:
       LowRankState whose ``discarded`` bounds the trace distance to the exact result.
     """
     if mesh is not None:
-        if checkpoint_every is not None or renormalize or checks:
+        if checkpoint_every is not None or renormalize or checks or record:
             raise SimulationConfigError(
                 "with mesh=, checkpoints are written per segment into checkpoint_dir (no "
-                "checkpoint_every), and renormalize/checks are not available"
+                "checkpoint_every), and renormalize/checks/record are not available"
             )
         from .distributed import simulate_sharded
 
@@ -195,11 +108,22 @@ def simulate(
     if not isinstance(renormalize, bool):
         raise SimulationConfigError(f"renormalize must be True or False, got {renormalize!r}")
     ckpt = _checkpoint_settings(checkpoint_every, checkpoint_dir, traced)
+    schedule = build(circuit, dtype=state.L.dtype)
+    settings = Settings(int(max_rank), 0, checks=checks, check_all=traced, renormalize=renormalize,
+                        record=bool(record), remat=bool(remat))
+    carry = start_carry(state.L, state.discarded, state.rank,
+                        channels=schedule.num_channels if record else 0)
+    real = jnp.finfo(state.L.dtype).dtype
+    eps = jnp.asarray(epsilon, real)
     if traced:
-        return _evolve(state, circuit.ops, max_rank, epsilon, checks=checks, renormalize=renormalize)[0]
-    run = _Run(circuit, max_rank, float(epsilon), checks, renormalize, progress, ckpt,
-               trace0=float(health.sq_norm(state.L)))
-    return run.go(0, state.L, state.discarded, int(state.rank), 0.0)
+        trace0 = sq_norm(state.L)
+        carry = evolve(schedule, carry, eps, trace0, settings, LOCAL)
+        if checks is not None:
+            _traced_failure(carry, schedule)
+        return _result(carry, schedule, circuit.num_wires)
+    run = _Eager(circuit, schedule, settings, float(epsilon), progress, ckpt,
+                 trace0=float(health.sq_norm(state.L)))
+    return run.go(carry, 0)
 
 
 def resume(
@@ -238,10 +162,12 @@ def resume(
     L = jnp.asarray(ck.L)
     every = meta["checkpoint_every"] if checkpoint_every is None else checkpoint_every
     ckpt = _checkpoint_settings(every, directory, False)
-    run = _Run(circuit, meta["max_rank"], meta["epsilon"], health.as_checks(checks, False),
-               meta["renormalize"], progress, ckpt, trace0=meta["trace0"])
-    discarded = jnp.asarray(ck.discarded)
-    return run.go(ck.ops_done, L, discarded, int(ck.rank), meta["slack"])
+    schedule = build(circuit, dtype=L.dtype)
+    settings = Settings(int(meta["max_rank"]), 0, checks=health.as_checks(checks, False),
+                        renormalize=meta["renormalize"])
+    run = _Eager(circuit, schedule, settings, meta["epsilon"], progress, ckpt, trace0=meta["trace0"])
+    carry = start_carry(L, jnp.asarray(ck.discarded), int(ck.rank), slack=meta["slack"])
+    return run.go(carry, ck.ops_done)
 
 
 def _prepare(circuit, params, max_rank, epsilon, initial_state, *, allocate: bool = True):
@@ -258,7 +184,7 @@ def _prepare(circuit, params, max_rank, epsilon, initial_state, *, allocate: boo
         )
     n = circuit.num_wires
     max_kraus = max((op.num_kraus for op in circuit.ops), default=1)
-    check_fits(n, min(max_rank, 2**n), max_kraus, complex_dtype())  # before allocating anything
+    check_fits(n, min(max_rank, 2**n), max_kraus, jnp.result_type(complex))  # before allocating
     if not allocate:
         return circuit, None
     state = zero_state(n) if initial_state is None else as_state(initial_state, n)
@@ -290,116 +216,117 @@ def _checkpoint_settings(every, directory, traced: bool):
     return int(every), os.fspath(directory)
 
 
-class _Run:
-    """One eager run: op by op, each op a small jitted step keyed by (wires, width), so compiled
-    steps are shared by every circuit on the same wires. After a channel the width shrinks to
-    the next power of two above the rank actually kept, so cost follows the rank, not max_rank.
+def _result(carry: Carry, schedule: Schedule, num_wires: int) -> LowRankState:
+    history = None
+    if carry.history[0].shape[0]:
+        ops = schedule.op_index[schedule.is_channel]
+        history = History(jnp.asarray(ops, jnp.int32), carry.history[0], carry.history[1])
+    return LowRankState(carry.L, carry.discarded, carry.rank, num_wires, history=history)
 
-    Health checks run where the loop synchronises anyway (after every channel, which reads the
-    rank back), every ``checks.every`` gates and at the end; a failed check replays the window
-    since the last good one op by op to name the op that broke it.
-    """
 
-    def __init__(self, circuit, max_rank, epsilon, checks, renormalize, progress, ckpt, *, trace0):
-        self.circuit, self.ops, self.n = circuit, circuit.ops, circuit.num_wires
-        self.max_rank, self.epsilon, self.checks = max_rank, epsilon, checks
-        self.renormalize, self.progress, self.ckpt, self.trace0 = renormalize, progress, ckpt, trace0
+def _traced_failure(carry: Carry, schedule: Schedule) -> None:
+    """A ``checkify`` check naming the first op whose health check failed (for ``checked``).
 
-    def step(self, i, L, rank):
-        """Apply op i; return (L, step discarded or None, rank, (Tr G, stacked width) or None)."""
-        op, n = self.ops[i], self.n
-        if not op.is_channel:
-            return _gate_step(L, op.matrix(), wires=op.wires, num_wires=n), None, rank, None
-        # Cap at the stacked width (or max_rank): the epsilon rule alone decides the rank.
-        width = op.num_kraus * L.shape[1]
-        cap = min(self.max_rank, width, L.shape[0])
-        eps = jnp.asarray(self.epsilon, jnp.finfo(L.dtype).dtype)
-        kraus = jnp.asarray(op.kraus()).astype(L.dtype)
-        if channel.stacks_wide(op.num_kraus, L.shape):
-            stacked = _stack_step(L, kraus, wires=op.wires, num_wires=n)
-            t = _truncate_step(stacked, max_rank=cap, epsilon=eps)
-            rank = int(t.rank)
-            return t.L[:, : _kept_width(cap, rank)], t.discarded, rank, (health.sq_norm(stacked), width)
-        Lw, G, trace = _gram_step(L, kraus, wires=op.wires, num_wires=n)
-        sel = _select_step(G, k=cap, epsilon=eps)
-        rank = int(sel.rank)
-        vectors = sel.vectors[:, : _kept_width(cap, rank)]  # multiply by the kept columns alone
-        L = _factor_step(Lw, kraus, vectors, wires=op.wires, num_wires=n)
-        return L, sel.discarded, rank, (trace, width)
+    Messages are static strings, so the op's description is chosen by a switch over the steps:
+    one small branch per op, built only when checks run under tracing."""
+    from jax.experimental import checkify
 
-    def go(self, start, L, discarded, rank, slack) -> LowRankState:
-        ops, total, checks = self.ops, len(self.ops), self.checks
-        eps = health.eps_of(L.dtype)
-        report_every = max(total // 100, 1)
-        good = (start, L, discarded, rank, slack)  # last state that passed the checks
-        since = 0
-        for i in range(start, total):
-            op = ops[i]
-            L, d_step, rank, chan = self.step(i, L, rank)
-            if d_step is not None:
-                discarded = discarded + d_step
-            slack += (checks.drift_per_op * eps if checks else 0.0) + health.op_slack(op, L.dtype)
-            since += 1
-            if checks is not None and (op.is_channel or since >= checks.every or i + 1 == total):
-                failure = self._check(i, L, discarded, d_step, chan, eps * checks.drift_floor + slack)
-                if failure is not None:
-                    raise self._locate(good, i, failure)
-                since = 0
-            if self.renormalize and op.is_channel:
-                L, slack = _rescale_step(L, self.trace0 - discarded), 0.0
-            if checks is not None and since == 0:
-                good = (i + 1, L, discarded, rank, slack)
-            if self.ckpt is not None and (i + 1) % self.ckpt[0] == 0 and i + 1 < total:
-                self._save(i + 1, L, discarded, rank, slack)
-            if self.progress is not None and ((i + 1) % report_every == 0 or i + 1 == total):
-                self.progress(i + 1, total)
-        return LowRankState(L, discarded, jnp.asarray(rank, jnp.int32), self.n)
+    def report(i: int):
+        index = int(schedule.op_index[i])
+        where = f"numerical health check failed after {health.describe(index, schedule.ops[index])}: "
 
-    def _check(self, i, L, discarded, d_step, chan, budget):
-        sq = float(health.sq_norm(L))
-        failure = health.check_state(sq, self.trace0 - float(discarded), budget)
-        if failure is None and chan is not None:
-            trace, width = chan
-            tol = health.eig_tolerance(self.checks, width, L.dtype)
-            failure = health.check_channel(float(trace), sq, float(d_step), tol)
-        return failure
+        def fail(why):
+            checkify.check(
+                why[0] != CHANNEL_CHECK,
+                where + "the Gram matrix had negative eigenvalues of total weight {neg} (Tr G = {tr})",
+                neg=why[WHY.index("negative")], tr=why[WHY.index("trace")],
+            )
+            checkify.check(
+                why[0] == CHANNEL_CHECK,
+                where + "Tr rho = {sq} but 1 - discarded = {expected} (tolerance {budget})",
+                sq=why[WHY.index("sq")], expected=why[WHY.index("expected")],
+                budget=why[WHY.index("budget")],
+            )
 
-    def _locate(self, good, last, failure):
-        """Replay ops good[0]..last one at a time from the last good state; name the first to fail."""
-        j, L, discarded, rank, slack = good
-        eps = health.eps_of(L.dtype)
-        for i in range(j, last + 1):
-            op, before = self.ops[i], L
-            L, d_step, rank, chan = self.step(i, L, rank)
-            if d_step is not None:
-                discarded = discarded + d_step
-            slack += self.checks.drift_per_op * eps + health.op_slack(op, L.dtype)
-            found = self._check(i, L, discarded, d_step, chan, eps * self.checks.drift_floor + slack)
-            if found is not None:
-                if chan is not None and "negative eigenvalues" in found.what:
-                    stacked = _stack_step(before, jnp.asarray(op.kraus()).astype(L.dtype),
-                                          wires=op.wires, num_wires=self.n)
-                    lam = health.min_gram_eigenvalue(stacked)
-                    found.what += f"; the most negative eigenvalue was {lam:.3g}"
-                return found.error(i, op)
-        return health.Failure(f"{failure.what} (seen between ops {j} and {last})").error(last, self.ops[last])
+        return fail
 
-    def _save(self, ops_done, L, discarded, rank, slack):
+    def passed(why):
+        return None
+
+    index = jnp.where(carry.fail >= 0, carry.fail + 1, 0)
+    jax.lax.switch(index, [passed] + [report(i) for i in range(schedule.num_steps)], carry.why)
+
+
+class _Eager:
+    """One eager run on the engine's ``drive``: progress, checkpoints and the health checks'
+    replay (naming the op that broke a check) hang on its segment boundaries."""
+
+    def __init__(self, circuit, schedule, settings, epsilon, progress, ckpt, *, trace0):
+        self.circuit, self.schedule, self.settings = circuit, schedule, settings
+        self.epsilon, self.progress, self.ckpt, self.trace0 = epsilon, progress, ckpt, trace0
+
+    def go(self, carry: Carry, start: int) -> LowRankState:
+        total = self.schedule.num_steps
+        bounds: set[int] = set()
+        if self.progress is not None:
+            every = max(total // 100, 1)
+            bounds |= set(range(every, total, every))
+        if self.ckpt is not None:
+            bounds |= set(range(self.ckpt[0], total, self.ckpt[0]))
+        real = jnp.finfo(carry.L.dtype).dtype
+        eps, trace0 = jnp.asarray(self.epsilon, real), jnp.asarray(self.trace0, real)
+        try:
+            carry = drive(self.schedule, carry, eps, trace0, self.settings, ONE_DEVICE, start=start,
+                          boundaries=sorted(bounds), narrow_every=NARROW_EVERY,
+                          on_boundary=self._boundary)
+        except HealthFailure as e:
+            raise self._named(e.failure, eps, trace0) from None
+        if self.progress is not None and start < total:
+            self.progress(total, total)
+        return _result(carry, self.schedule, self.circuit.num_wires)
+
+    def _boundary(self, i: int, carry: Carry) -> None:
+        total = self.schedule.num_steps
+        if self.ckpt is not None and i % self.ckpt[0] == 0 and i < total:
+            self._save(i, carry)
+        if self.progress is not None and i < total:
+            self.progress(i, total)
+
+    def _named(self, failure, eps, trace0):
+        """The NumericalError naming the first op that fails its check when rerun op by op."""
+        ops, op_index = self.schedule.ops, self.schedule.op_index
+        found = replay(self.schedule, failure, eps, trace0, self.settings, ONE_DEVICE)
+        if found is None:
+            last = int(op_index[failure.step])
+            what = health.failure_from(failure.why).what
+            first = int(op_index[min(failure.good_step, len(op_index) - 1)])
+            return health.Failure(f"{what} (seen between ops {first} and {last})").error(last, ops[last])
+        step, why, before = found
+        i = int(op_index[step])
+        failure_ = health.failure_from(why)
+        op = ops[i]
+        if why[0] == CHANNEL_CHECK and "negative eigenvalues" in failure_.what:
+            from .ops import apply_channel
+
+            kraus = jnp.asarray(op.kraus()).astype(before.L.dtype)
+            stacked = apply_channel(before.L, kraus, op.wires, self.circuit.num_wires)
+            failure_.what += f"; the most negative eigenvalue was {health.min_gram_eigenvalue(stacked):.3g}"
+        return failure_.error(i, op)
+
+    def _save(self, ops_done: int, carry: Carry) -> None:
+        from . import __version__
         from . import checkpoint as ckpt_io
 
         every, directory = self.ckpt
+        L = carry.L
         meta = {
-            "ops_done": ops_done, "total_ops": len(self.ops), "num_wires": self.n,
+            "ops_done": ops_done, "total_ops": self.schedule.num_steps,
+            "num_wires": self.circuit.num_wires,
             "circuit": ckpt_io.circuit_fingerprint(self.circuit),
-            "max_rank": int(self.max_rank), "epsilon": self.epsilon, "renormalize": self.renormalize,
-            "checkpoint_every": every, "trace0": self.trace0, "slack": slack,
-            "dtype": str(L.dtype), "lretjax": _version(), "jax": jax.__version__,
+            "max_rank": int(self.settings.max_rank), "epsilon": self.epsilon,
+            "renormalize": self.settings.renormalize, "checkpoint_every": every,
+            "trace0": self.trace0, "slack": float(carry.slack),
+            "dtype": str(L.dtype), "lretjax": __version__, "jax": jax.__version__,
             "backend": jax.default_backend(),
         }
-        ckpt_io.save(directory, L, discarded, np.int32(rank), meta)
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
+        ckpt_io.save(directory, L, carry.discarded, np.int32(carry.rank), meta)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +12,44 @@ from jaxtyping import Array, Complex, Float, Int
 
 from .errors import CircuitError
 from .ops.inner import sq_norm
+
+
+class History(NamedTuple):
+    """Rank and discarded weight after every channel of a run (``simulate(..., record=True)``).
+
+    Attributes:
+      op: index in the circuit of each channel.
+      rank: rank of L right after it.
+      discarded: total discarded weight right after it.
+    """
+
+    op: Int[Array, " channels"]
+    rank: Int[Array, " channels"]
+    discarded: Float[Array, " channels"]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the rows of L live when they do not all sit on one device.
+
+    Attributes:
+      placement: how to run a function on L's blocks and read its result back: a device mesh
+        (``lretjax.distributed.sharded.MeshPlacement``) or MPI processes
+        (``lretjax.distributed.mpi.MPIPlacement``).
+      perm: perm[w] is the physical row bit (0 = most significant) that holds wire w; the
+        leading ``placement.num_global`` bits pick the shard.
+      swaps: global/local swaps the run that produced the state performed.
+      comm_bytes: bytes its swaps and Gram sums moved (all shards together).
+    """
+
+    placement: object
+    perm: tuple[int, ...]
+    swaps: int = 0
+    comm_bytes: int = 0
+
+    @property
+    def num_global(self) -> int:
+        return self.placement.num_global
 
 
 @dataclass(frozen=True)
@@ -24,37 +63,73 @@ class LowRankState:
         1 - discarded (it is not renormalised, which keeps the bound tight).
       rank: number of nonzero columns of L.
       num_wires: static.
+      history: the per-channel record, when the run kept one.
+      layout: where L's rows live (static): None for one device in wire order; else a
+        ``Layout`` (rows sharded over a mesh or MPI processes, in physical order). A state from
+        a mesh may carry a leading batch axis (one simulation per parameter vector).
     """
 
     L: Complex[Array, "dim width"]
     discarded: Float[Array, ""]
     rank: Int[Array, ""]
     num_wires: int
+    history: History | None = None
+    layout: Layout | None = None
 
     @property
     def dim(self) -> int:
-        return self.L.shape[0]
+        return 2**self.num_wires
 
     @property
     def width(self) -> int:
         """Static column count of L (at least ``rank``)."""
-        return self.L.shape[1]
+        return self.L.shape[-1]
+
+    @property
+    def perm(self) -> tuple[int, ...]:
+        """perm[w]: the row bit holding wire w (the identity unless L is sharded)."""
+        return tuple(range(self.num_wires)) if self.layout is None else self.layout.perm
+
+    @property
+    def swaps(self) -> int:
+        """Global/local swaps the run performed (0 on one device)."""
+        return 0 if self.layout is None else self.layout.swaps
+
+    @property
+    def comm_bytes(self) -> int:
+        """Bytes the run's swaps and Gram sums moved (0 on one device)."""
+        return 0 if self.layout is None else self.layout.comm_bytes
+
+    @property
+    def batched(self) -> bool:
+        """A leading batch axis: one simulation per parameter vector (sharded runs)."""
+        return self.L.ndim == 3
 
     def trace(self) -> Float[Array, ""]:
+        if self.layout is not None:
+            from .measure import trace
+
+            return trace(self)
         return sq_norm(self.L)
 
     def __repr__(self) -> str:
+        where = "" if self.layout is None else (
+            f", shards={2**self.layout.num_global}, perm={self.perm}, swaps={self.swaps}")
         try:
+            if self.batched:
+                return (f"LowRankState(num_wires={self.num_wires}, batch={self.L.shape[0]}, "
+                        f"width={self.width}, dtype={self.L.dtype}{where})")
             return (
                 f"LowRankState(num_wires={self.num_wires}, rank={int(self.rank)}, "
-                f"width={self.width}, discarded={float(self.discarded):.3e}, dtype={self.L.dtype})"
+                f"width={self.width}, discarded={float(self.discarded):.3e}, dtype={self.L.dtype}"
+                f"{where})"
             )
         except (TypeError, jax.errors.ConcretizationTypeError):
-            return f"LowRankState(num_wires={self.num_wires}, width={self.width}, <traced>)"
+            return f"LowRankState(num_wires={self.num_wires}, width={self.width}, <traced>{where})"
 
 
 jax.tree_util.register_dataclass(
-    LowRankState, data_fields=["L", "discarded", "rank"], meta_fields=["num_wires"]
+    LowRankState, data_fields=["L", "discarded", "rank", "history"], meta_fields=["num_wires", "layout"]
 )
 
 

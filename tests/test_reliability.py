@@ -80,16 +80,29 @@ def test_channel_check_reads_negative_weight():
 
 
 def test_truncation_that_loses_weight_is_reported(monkeypatch):
-    # The channel's kept factor comes out of _factor_step (S V without stacking S): shrink it.
-    mod = __import__("lretjax.simulate", fromlist=["_factor_step"])
-    real = mod._factor_step
+    # The engine's channel step forms the kept factor with channel_factor (S V without stacking
+    # S), or with truncate when S has more columns than rows: shrink both, and drop compiled
+    # segments so the patched functions are traced.
+    from lretjax.engine import step
 
-    def lossy(Lw, kraus, vectors, **static):
-        return real(Lw, kraus, vectors, **static) * 0.9
+    factor, truncate = step.channel_factor, step.truncate
 
-    monkeypatch.setattr(mod, "_factor_step", lossy)
-    with pytest.raises(NumericalError, match=r"after op 2 \(depolarizing\(0.1\)\[1\] on wires \[1\]\)"):
-        simulate(base())
+    def lossy_factor(Lw, kraus, vectors):
+        return factor(Lw, kraus, vectors) * 0.9
+
+    def lossy_truncate(S, k, epsilon):
+        t = truncate(S, k, epsilon)
+        return t._replace(L=t.L * 0.9)
+
+    monkeypatch.setattr(step, "channel_factor", lossy_factor)
+    monkeypatch.setattr(step, "truncate", lossy_truncate)
+    jax.clear_caches()
+    try:
+        with pytest.raises(NumericalError, match=r"after op 2 \(depolarizing\(0.1\)\[1\] on wires \[1\]\)"):
+            simulate(base())
+    finally:
+        monkeypatch.undo()
+        jax.clear_caches()
 
 
 def test_traced_checks_through_checkify():
