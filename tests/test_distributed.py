@@ -25,6 +25,7 @@ import jax.numpy as jnp  # noqa: E402
 
 import lretjax  # noqa: E402
 from lretjax import distributed as dist  # noqa: E402
+from lretjax.distributed import sharded  # noqa: E402
 from lretjax.distributed.layout import Apply, Swap, plan_swaps  # noqa: E402
 from lretjax.errors import SimulationConfigError  # noqa: E402
 
@@ -137,18 +138,31 @@ def test_sharded_equals_single_device(circuit, reference, shards):
 
 
 @needs8
-def test_all_to_all_count_equals_schedule(circuit):
-    mesh = dist.make_mesh(8)
-    from lretjax.distributed import sharded
+def test_swaps_are_schedule_steps_compiled_once_per_pair(circuit):
+    """The plan's swaps run as steps of the one schedule: exactly ``plan.num_swaps`` of them, and
+    the compiled loop holds one all_to_all per distinct (global, local) pair of bits, not one per
+    swap, so the program does not grow with the circuit."""
+    import functools
 
+    from lretjax.distributed.placement import MeshPlacement
+    from lretjax.engine import Settings, build, start_carry
+    from lretjax.engine.loop import _segment_body
+    from lretjax.engine.schedule import SwapBranch
+
+    mesh = sharded.as_bit_mesh(dist.make_mesh(8))
     plan = plan_swaps([op.wires for op in circuit.ops], circuit.num_wires, 3)
-    leaves, structure = jax.tree_util.tree_flatten(circuit)
-    args = (jnp.zeros((32, 1), complex), jnp.zeros(()), jnp.ones((), jnp.int32), leaves,
-            jnp.zeros(()), jnp.zeros(()))
-    hlo = sharded._run.lower(*args, structure=structure, plan=plan, mesh=sharded.as_bit_mesh(mesh),
-                             max_rank=6, batched=False, has_params=False, init_zero=True,
-                             n=circuit.num_wires).as_text()
-    assert hlo.count("all_to_all") + hlo.count("all-to-all") == plan.num_swaps > 0
+    schedule = build(circuit, plan.steps, num_global=3)
+    kinds = [None] + list(schedule.program.branches)
+    swap_steps = [i for i, (b, _, _) in enumerate(schedule.code) if isinstance(kinds[b], SwapBranch)]
+    assert len(swap_steps) == plan.num_swaps > 0
+    pairs = {(s.glob, s.loc) for s in plan.steps if isinstance(s, Swap)}
+    assert len(pairs) < plan.num_swaps  # some pair recurs: compiled once, run twice
+    carry = start_carry(jnp.zeros((32, 8), complex), 0.0, 1)
+    run = functools.partial(_segment_body, program=schedule.program, settings=Settings(6, 8),
+                            placement=MeshPlacement(mesh))
+    hlo = jax.jit(run).lower(carry, schedule.tables, jnp.zeros(()), jnp.ones(()), jnp.int32(0),
+                             jnp.int32(schedule.num_steps)).as_text()
+    assert hlo.count("all_to_all") + hlo.count("all-to-all") == len(pairs)
 
 
 @needs8
@@ -263,7 +277,9 @@ def test_on_eight_devices():
 def test_front_door_simulate_with_mesh(circuit, reference):
     """``lretjax.simulate(..., mesh=)`` and the plain readers work on the sharded state."""
     st = lretjax.simulate(circuit, mesh=dist.make_mesh(8), max_rank=mpi_run.MAX_RANK)
-    assert isinstance(st, dist.ShardedState)
+    assert isinstance(st, lretjax.LowRankState) and isinstance(st.layout.placement, dist.MeshPlacement)
+    with pytest.warns(DeprecationWarning, match="ShardedState"):
+        assert isinstance(st, dist.ShardedState)  # the old name still works, with a warning
     obs = {"Z0 Z1": 1.0, "X2": 0.5}
     np.testing.assert_allclose(float(lretjax.expval(st, obs)), float(lretjax.expval(reference, obs)),
                                atol=1e-12)

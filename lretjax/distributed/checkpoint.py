@@ -1,4 +1,4 @@
-"""Checkpoint a ``ShardedState``: every process writes only its own shards, with checksums.
+"""Checkpoint a sharded ``LowRankState``: every process writes only its own shards, with checksums.
 
 Format (one directory): ``shards_<process>.npz`` per process holding that process's distinct
 shards of L, their index ranges and a SHA-256 of each, plus the layout metadata (wires, perm,
@@ -23,8 +23,9 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 
 from ..errors import SimulationConfigError
+from ..state import Layout, LowRankState
 from .mesh import as_bit_mesh
-from .sharded import ShardedState, _specs
+from .placement import MeshPlacement
 
 FORMAT = "lretjax-sharded-state/1"
 
@@ -37,7 +38,7 @@ def _bounds(index, shape) -> list[list[int]]:
     return [list(s.indices(d)[:2]) for s, d in zip(index, shape, strict=True)]
 
 
-def save(state: ShardedState, directory: str, extra: dict | None = None) -> str:
+def save(state: LowRankState, directory: str, extra: dict | None = None) -> str:
     """Write this process's shards of ``state`` under ``directory`` (created if needed).
 
     ``extra`` (JSON) is stored beside the layout; ``load_meta`` reads it back.
@@ -82,7 +83,7 @@ def load_meta(directory: str) -> dict | None:
         return json.loads(z["meta"].tobytes().decode())
 
 
-def restore(directory: str, mesh: Mesh) -> ShardedState:
+def restore(directory: str, mesh: Mesh) -> LowRankState:
     """Read a checkpoint written by ``save`` onto ``mesh`` (same shape as when saved)."""
     files = sorted(glob.glob(os.path.join(directory, "shards_*.npz")))
     if not files:
@@ -99,7 +100,8 @@ def restore(directory: str, mesh: Mesh) -> ShardedState:
             where[tuple(map(tuple, piece["bounds"]))] = (z, piece, f)
     shape = tuple(meta["shape"])
     batched = len(shape) == 3
-    l_spec, s_spec = _specs(mesh, batched)
+    placement = MeshPlacement(mesh, batched)
+    l_spec, s_spec = placement.specs()
 
     def read(index):
         b = tuple(map(tuple, _bounds(index, shape)))
@@ -123,5 +125,5 @@ def restore(directory: str, mesh: Mesh) -> ShardedState:
     s_sharding = NamedSharding(mesh, s_spec)
     discarded = jax.device_put(jnp.asarray(meta["discarded"], real), s_sharding)
     rank = jax.device_put(jnp.asarray(meta["rank"], jnp.int32), s_sharding)
-    return ShardedState(L, discarded, rank, meta["num_wires"], tuple(meta["perm"]), mesh,
-                        meta["swaps"], meta["comm_bytes"])
+    layout = Layout(placement, tuple(meta["perm"]), meta["swaps"], meta["comm_bytes"])
+    return LowRankState(L, discarded, rank, meta["num_wires"], layout=layout)

@@ -15,25 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..engine.schedule import Apply, Swap
 from ..errors import SimulationConfigError
 
 _NEVER = 1 << 60
-
-
-@dataclass(frozen=True)
-class Swap:
-    """Exchange physical global bit ``glob`` (< g) with physical local bit ``loc`` (>= g)."""
-
-    glob: int
-    loc: int
-
-
-@dataclass(frozen=True)
-class Apply:
-    """Apply ``ops[index]`` on the local block, on local bits ``local_wires`` (physical - g)."""
-
-    index: int
-    local_wires: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -49,6 +34,18 @@ class Plan:
     @property
     def num_swaps(self) -> int:
         return sum(isinstance(s, Swap) for s in self.steps)
+
+
+def perms_along(plan: Plan) -> list[tuple[int, ...]]:
+    """perms[i]: the layout before step i of the plan (perms[-1]: after the last)."""
+    perm = list(plan.initial_perm)
+    out = [tuple(perm)]
+    for step in plan.steps:
+        if isinstance(step, Swap):
+            a, b = perm.index(step.glob), perm.index(step.loc)
+            perm[a], perm[b] = step.loc, step.glob
+        out.append(tuple(perm))
+    return out
 
 
 def _next_use(wire_lists: Sequence[Sequence[int]], n: int) -> list[list[int]]:

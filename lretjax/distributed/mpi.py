@@ -4,14 +4,16 @@ Start one process per shard (a power of two) and call the same functions in ever
 
     mpirun -n 4 python my_script.py
 
-Each process holds the rows of L whose leading bits equal its rank: ``MPIState.L`` is the
-local block (2^(n-g), r). Gram matrices and results are summed with ``mpi4jax.allreduce``; a
+Each process holds the rows of L whose leading bits equal its rank: the state's ``L`` is the
+local block (2^(n-g), r), and its ``layout`` says so. The engine's loop runs in every process
+with these collectives: Gram matrices and results are summed with ``mpi4jax.allreduce``; a
 global/local swap is an ``mpi4jax.alltoall`` on the two-process communicator of that bit.
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -19,13 +21,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import readout
 from ..circuit import Circuit
-from ..errors import CircuitError, ObservableError, ParameterError, SimulationConfigError
-from ..observables import DenseObservable, as_observable
-from ..state import LowRankState, as_state, complex_dtype
-from . import local
-from .layout import Plan, plan_swaps
+from ..engine import Settings, build, drive, resize, start_carry
+from ..engine.step import check_settings
+from ..errors import CircuitError, ObservableError, ParameterError
+from ..state import Layout, LowRankState, as_state, complex_dtype
+from .layout import plan_swaps
 from .mesh import _log2
+from .sharded import NARROW_EVERY
 
 
 def _mpi():
@@ -89,29 +93,61 @@ class MPICollectives:
 
 
 @dataclass(frozen=True)
-class MPIState:
-    """This process's block of a row-sharded L, and the layout shared by all processes."""
+class MPIPlacement:
+    """L's rows split over the processes of a communicator: process r holds shard r. Functions
+    run in every process on its own block, with mpi4jax collectives."""
 
-    L: jax.Array
-    discarded: jax.Array
-    rank: jax.Array
-    num_wires: int
-    perm: tuple[int, ...]
-    swaps: int = 0
+    coll: MPICollectives
+
+    @property
+    def num_global(self) -> int:
+        return self.coll.num_global
+
+    def wrap(self, fn):
+        return fn
+
+    def resize(self, L, width: int):
+        return resize(L, width)
+
+    def read(self, fn, L, *args, rows=()):
+        """``fn(L_block, coll, *row_blocks, *args)`` in every process; the result is the same
+        everywhere (the collectives sum the blocks)."""
+        dynamic = [a for a in args if not _static(a)]
+        static = tuple((i, a) for i, a in enumerate(args) if _static(a))
+        return _read(L, tuple(rows), tuple(dynamic), fn=fn, coll=self.coll, static=static,
+                     num_args=len(args))
+
+    def physical(self, x, perm):
+        """This process's block of a (2^n,) array, in the physical order of ``perm``."""
+        from .placement import _physical
+
+        n = len(perm)
+        full = np.asarray(_physical(jnp.asarray(x)[:, None], perm, n)[:, 0])
+        rows = 2 ** (n - self.num_global)
+        return jnp.asarray(full[self.coll.rank * rows:(self.coll.rank + 1) * rows])
+
+    def localize(self, state: LowRankState, wires: Sequence[int]) -> LowRankState:
+        raise ObservableError(
+            f"dense observable on wires {list(wires)} touches wires held across processes in layout "
+            f"{state.perm}; use a Pauli sum, or fewer processes"
+        )
+
+    def full_table(self, state: LowRankState, wires: Sequence[int]):
+        return self.read(readout.marginal, state.L, tuple(wires), state.perm, self.num_global)
+
+    def gather(self, state: LowRankState) -> LowRankState:
+        return gather(state)
 
 
-def _run(coll: MPICollectives, L, discarded, rank, leaves, epsilon, *, structure, plan: Plan,
-         max_rank: int, init_zero: bool, n: int):
-    circ = jax.tree_util.tree_unflatten(structure, leaves)
-    if init_zero:
-        L = local.zero_block(n, plan.num_global, coll, L.dtype)
-    return local.evolve(L, discarded, rank, circ.ops, plan, max_rank, epsilon, coll)
+def _static(a) -> bool:
+    return a is None or isinstance(a, (bool, int, str, tuple))
 
 
-@functools.lru_cache(maxsize=64)
-def _compiled(coll, structure, plan, max_rank, init_zero, n):
-    return jax.jit(functools.partial(_run, coll, structure=structure, plan=plan, max_rank=max_rank,
-                                     init_zero=init_zero, n=n))
+@functools.partial(jax.jit, static_argnames=("fn", "coll", "static", "num_args"))
+def _read(L, rows, dynamic, *, fn, coll, static, num_args):
+    fixed, it = dict(static), iter(dynamic)
+    args = [fixed[i] if i in fixed else next(it) for i in range(num_args)]
+    return fn(L, coll, *rows, *args)
 
 
 def simulate_mpi(
@@ -122,18 +158,16 @@ def simulate_mpi(
     epsilon: float = 0.0,
     initial_state=None,
     comm=None,
-) -> MPIState:
+) -> LowRankState:
     """``lretjax.simulate`` with L's rows split over the processes of ``comm`` (COMM_WORLD).
 
-    Every process must call it with the same arguments. ``initial_state`` may be an
-    ``MPIState`` (this process's block) or a full ``LowRankState``/vector/factor.
+    Every process must call it with the same arguments; each gets a ``LowRankState`` holding
+    its own block of L, whose ``layout`` says so. ``initial_state`` may be such a state or a
+    full ``LowRankState``/vector/factor.
     """
     if not isinstance(circuit, Circuit):
         raise CircuitError(f"simulate_mpi expects a lretjax.Circuit, got {type(circuit).__name__}")
-    if isinstance(max_rank, bool) or not isinstance(max_rank, (int, np.integer)) or max_rank < 1:
-        raise SimulationConfigError(f"max_rank must be a positive integer, got {max_rank!r}")
-    if not 0.0 <= float(epsilon) < 1.0:
-        raise SimulationConfigError(f"epsilon must lie in [0, 1), got {epsilon!r}")
+    check_settings(max_rank, epsilon)
     if params is not None:
         circuit = circuit.bind(params)
     elif circuit.parameters:
@@ -141,28 +175,29 @@ def simulate_mpi(
             f"the circuit has unbound parameters {list(circuit.parameters)}; pass params=..."
         )
     coll = _collectives(comm)
+    placement = MPIPlacement(coll)
     n, g = circuit.num_wires, coll.num_global
     dtype = complex_dtype()
     real = jnp.finfo(dtype).dtype
     wires = [op.wires for op in circuit.ops]
+    rows = 2 ** (n - g)
     if initial_state is None:
         plan = plan_swaps(wires, n, g)
-        L = jnp.zeros((2 ** (n - g), 1), dtype)
-        discarded, rank, init_zero = jnp.zeros((), real), jnp.ones((), jnp.int32), True
-    elif isinstance(initial_state, MPIState):
+        L = jnp.zeros((rows, 1), dtype).at[0, 0].set(1 if coll.rank == 0 else 0)
+        discarded, rank = jnp.zeros((), real), jnp.ones((), jnp.int32)
+    elif isinstance(initial_state, LowRankState) and initial_state.layout is not None:
         plan = plan_swaps(wires, n, g, initial_state.perm)
         L, discarded, rank = initial_state.L, initial_state.discarded, initial_state.rank
-        init_zero = False
     else:
         st = as_state(initial_state, n)
         plan = plan_swaps(wires, n, g, tuple(range(n)))
-        rows = 2 ** (n - g)
         L = st.L[coll.rank * rows:(coll.rank + 1) * rows]
-        discarded, rank, init_zero = st.discarded, st.rank, False
-    leaves, structure = jax.tree_util.tree_flatten(circuit)
-    fn = _compiled(coll, structure, plan, int(max_rank), init_zero, n)
-    L, discarded, rank = fn(L, discarded, rank, leaves, jnp.asarray(epsilon, real))
-    return MPIState(L, discarded, rank, n, plan.final_perm, plan.num_swaps)
+        discarded, rank = st.discarded, st.rank
+    schedule = build(circuit, plan.steps, num_global=g, dtype=dtype)
+    carry = drive(schedule, start_carry(L, discarded, rank), jnp.asarray(epsilon, real),
+                  jnp.ones((), real), Settings(int(max_rank), 0), placement, narrow_every=NARROW_EVERY)
+    layout = Layout(placement, plan.final_perm, plan.num_swaps)
+    return LowRankState(carry.L, carry.discarded, carry.rank, n, layout=layout)
 
 
 _COLLS: dict = {}
@@ -178,39 +213,37 @@ def _collectives(comm) -> MPICollectives:
     return _COLLS[key]
 
 
-def expval(state: MPIState, observable, comm=None):
-    """<O>, identical on every process (local partial sums, one allreduce)."""
-    coll = _collectives(comm)
-    obs = as_observable(observable, state.num_wires)
-    if isinstance(obs, DenseObservable) and any(state.perm[w] < coll.num_global for w in obs.wires):
-        raise ObservableError(
-            f"dense observable on wires {obs.wires} touches wires held across processes in layout "
-            f"{state.perm}; use a Pauli sum, or fewer processes"
-        )
-    return jax.jit(lambda L, o: local.expval(L, o, state.perm, coll.num_global, coll))(state.L, obs)
+# The readers of lretjax.measure take these states as they take any other; these names stay for
+# code written against the MPI backend before the states were one type.
 
 
-def probabilities(state: MPIState, wires: Sequence[int], comm=None):
+def expval(state: LowRankState, observable, comm=None):
+    """<O>, identical on every process (``lretjax.expval``)."""
+    from ..measure import expval as read
+
+    return read(state, observable)
+
+
+def probabilities(state: LowRankState, wires: Sequence[int], comm=None):
     """Marginal probabilities of ``wires`` (first wire high), identical on every process."""
-    coll = _collectives(comm)
+    from ..measure import probabilities as read
+
     wires = tuple(int(w) for w in wires)
     if not wires or any(not 0 <= w < state.num_wires for w in wires) or len(set(wires)) != len(wires):
         raise CircuitError(f"bad wires {list(wires)} for a state of {state.num_wires} wires")
-    return jax.jit(lambda L: local.marginal(L, wires, state.perm, coll.num_global, coll))(state.L)
+    return read(state, wires)
 
 
-def sample(state: MPIState, shots: int, key, comm=None):
+def sample(state: LowRankState, shots: int, key, comm=None):
     """``shots`` outcomes of all wires as bits (logical order), identical on every process."""
-    coll = _collectives(comm)
-    if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1:
-        raise CircuitError(f"shots must be a positive integer, got {shots!r}")
-    return jax.jit(lambda L, k: local.sample(L, int(shots), k, state.perm, coll.num_global, coll))(
-        state.L, key)
+    from ..measure import sample as read
+
+    return read(state, shots, key)
 
 
-def gather(state: MPIState, comm=None) -> LowRankState:
+def gather(state: LowRankState, comm=None) -> LowRankState:
     """The whole L in logical order on every process (small n: tests and debugging)."""
-    coll = _collectives(comm)
+    coll = state.layout.placement.coll
     full = np.concatenate(coll.comm.allgather(np.asarray(state.L)), axis=0)
     n, w = state.num_wires, full.shape[1]
     t = full.reshape((2,) * n + (w,)).transpose([state.perm[x] for x in range(n)] + [n])
@@ -218,5 +251,13 @@ def gather(state: MPIState, comm=None) -> LowRankState:
                         jnp.asarray(state.rank), n)
 
 
-__all__ = ["simulate_mpi", "MPIState", "MPICollectives", "expval", "probabilities", "sample",
+def __getattr__(name: str):
+    if name == "MPIState":
+        warnings.warn("MPIState is deprecated: an MPI run returns a LowRankState whose layout says "
+                      "where L lives", DeprecationWarning, stacklevel=2)
+        return LowRankState
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["simulate_mpi", "MPIPlacement", "MPICollectives", "expval", "probabilities", "sample",
            "gather"]
