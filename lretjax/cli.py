@@ -138,33 +138,21 @@ def _bind(circuit, params: dict[str, float]):
     return circuit.bind({n: params[n] for n in circuit.parameters})
 
 
-def _trajectory(circuit, max_rank: int, epsilon: float) -> tuple[list[int], list[int], list[float]]:
-    """(ops done, rank, discarded weight) after every channel: the rank only changes there."""
-    import jax.numpy as jnp
-
-    from .circuit import Circuit
-    from .simulate import simulate
-    from .state import LowRankState
-
-    xs, ranks, disc = [0], [1], [0.0]
-    state, segment, total = None, [], 0.0
-    for i, op in enumerate(circuit.ops):
-        segment.append(op)
-        if op.is_channel or i == len(circuit.ops) - 1:
-            state = simulate(Circuit(circuit.num_wires, segment), max_rank=max_rank, epsilon=epsilon,
-                             initial_state=state)
-            # Each segment starts from a state whose own count is zeroed and the total is kept
-            # here, so every segment's weight is counted once whatever simulate does with it.
-            total += float(state.discarded)
-            xs.append(i + 1)
-            ranks.append(int(state.rank))
-            disc.append(total)
-            state = LowRankState(state.L, jnp.zeros_like(state.discarded), state.rank, state.num_wires)
-            segment = []
+def _trajectory(state, num_ops: int) -> tuple[list[int], list[int], list[float]]:
+    """(ops done, rank, discarded weight) after every channel, from a run that recorded them
+    (``simulate(..., record=True)``), starting at |0...0> and ending after the last op."""
+    h = state.history
+    xs = [0] + [int(i) + 1 for i in h.op]
+    ranks = [1] + [int(r) for r in h.rank]
+    disc = [0.0] + [float(d) for d in h.discarded]
+    if xs[-1] != num_ops:
+        xs.append(num_ops)
+        ranks.append(int(state.rank))
+        disc.append(float(state.discarded))
     return xs, ranks, disc
 
 
-def _plot(path: str, circuit, max_rank: int, epsilon: float) -> None:
+def _plot(path: str, state, num_ops: int, max_rank: int, epsilon: float) -> None:
     try:
         import matplotlib
 
@@ -172,7 +160,7 @@ def _plot(path: str, circuit, max_rank: int, epsilon: float) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise LretError("--plot needs matplotlib: pip install matplotlib") from None
-    xs, ranks, disc = _trajectory(circuit, max_rank, epsilon)
+    xs, ranks, disc = _trajectory(state, num_ops)
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.step(xs, ranks, where="post", color="C0", label="rank of L")
     ax.set_xlabel("operations applied")
@@ -190,11 +178,24 @@ def _plot(path: str, circuit, max_rank: int, epsilon: float) -> None:
         plt.close(fig)
 
 
+def _compilation_cache(args) -> str | None:
+    """Turn on JAX's persistent compilation cache unless ``--no-cache``; its directory."""
+    if args.no_cache:
+        return None
+    from .cache import enable_compilation_cache
+
+    try:
+        return str(enable_compilation_cache(args.cache_dir))
+    except OSError as e:
+        raise LretError(f"--cache-dir {args.cache_dir or ''}: cannot use it: {e.strerror or e}") from None
+
+
 def _run(args) -> dict:
     import jax
 
     if args.x64:
         jax.config.update("jax_enable_x64", True)
+    cache = _compilation_cache(args)
     from . import measure
     from .simulate import simulate
 
@@ -213,7 +214,8 @@ def _run(args) -> dict:
     circuit = gate_noise_model(args.noise).apply(circuit)
     t0 = time.perf_counter()
     with _progress(enabled=not args.json and not args.quiet, total=len(circuit.ops)) as report:
-        state = simulate(circuit, max_rank=args.max_rank, epsilon=args.epsilon, progress=report)
+        state = simulate(circuit, max_rank=args.max_rank, epsilon=args.epsilon, progress=report,
+                         record=bool(args.plot))
         probs = measure.probabilities(state)
         jax.block_until_ready(probs)
     seconds = time.perf_counter() - t0
@@ -229,6 +231,7 @@ def _run(args) -> dict:
         "trace": float(state.trace()),
         "seconds": seconds,
         "dtype": str(state.L.dtype),
+        "compilation_cache": cache,
     }
     observables = {**file_obs, **{obs: obs for obs in args.expval}}
     result["expval"] = {label: float(measure.expval(state, obs)) for label, obs in observables.items()}
@@ -247,7 +250,7 @@ def _run(args) -> dict:
             reference.trace_distance(rho, measure.to_density_matrix(state))
         )
     if args.plot:
-        _plot(args.plot, circuit, args.max_rank, args.epsilon)
+        _plot(args.plot, state, len(circuit.ops), args.max_rank, args.epsilon)
         result["plot"] = args.plot
     return result
 
@@ -490,6 +493,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print machine-readable JSON only")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--plot", metavar="OUT.png", help="plot rank and discarded weight along the circuit")
+    run.add_argument("--cache-dir", metavar="DIR",
+                     help="JAX compilation cache (default: $LRETJAX_CACHE_DIR or ~/.cache/lretjax/jax)")
+    run.add_argument("--no-cache", action="store_true", help="do not use the compilation cache")
 
     comp = sub.add_parser("compile", help="optimize a circuit file and write it as QASM")
     comp.add_argument("circuit", help="a .qasm, .qasm3 or .json file")

@@ -201,11 +201,11 @@ def test_plot_writes_a_png(tmp_path, capsys):
                         "--plot", str(out))
     assert code == EXIT_OK and r["plot"] == str(out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    from lretjax import Circuit
+    from lretjax import Circuit, simulate
     from lretjax.cli import _trajectory
 
     c = Circuit(3).h(0).depolarizing(0.1, 0).depolarizing(0.1, 1).cx(0, 1)
-    xs, ranks, disc = _trajectory(c, 64, 0.0)
+    xs, ranks, disc = _trajectory(simulate(c, max_rank=64, record=True), len(c.ops))
     assert xs == [0, 2, 3, 4] and disc[-1] < 1e-12
     for x, rank in zip(xs, ranks, strict=True):  # no truncation at max_rank 64: the exact rank
         rho = dense.evolve(Circuit(3, c.ops[:x]))
