@@ -1,0 +1,350 @@
+"""What compiling costs users, and what the engine's eager path costs against its jitted one.
+
+    python benchmarks/bench_engine.py                 # every part the machine can run
+    python benchmarks/bench_engine.py --parts readme grad
+    python benchmarks/bench_engine.py --parts gpu     # on a GPU machine
+
+Parts (each case in a fresh subprocess, so "cold" is what a new process pays):
+
+- ``readme``: the README's main job (examples/circuits/random_brickwork_10.qasm, depolarizing
+  1e-3 after every gate, max_rank 64, epsilon 1e-6: simulate, probabilities, two expectation
+  values, 1000 shots). First call with an empty compilation cache, first call with the cache
+  filled by a previous process, and warm (second call in a process); the whole ``lretjax run``
+  command's wall time both ways; Qiskit Aer's density-matrix method on the same circuit and
+  noise in the same run (first and warm). The trace distance to the exact state and the
+  discarded weight are printed beside them.
+- ``grad``: ``grad.expval_fn`` forward and ``jax.grad`` compile (lower + compile) and run times,
+  n = 16, the LRET paper family at depth 10 and 40, depolarizing 1e-3 after every gate.
+- ``sharded``: first call of ``simulate_sharded`` on 8 simulated CPU devices against the first
+  call of one-device ``simulate`` (both in fresh processes), an 8-wire noisy circuit.
+- ``gpu``: the paper family at depth 10 on one GPU at (n, r) = (16, 64), (20, 64), (24, 16):
+  eager warm, jitted warm, eager cold (fresh process), with one copy pass of L measured in the
+  same process.
+
+Writes benchmarks/results/engine_<machine>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+README_QASM = ROOT / "examples" / "circuits" / "random_brickwork_10.qasm"
+README_ARGS = ["--noise", "depolarizing=0.001", "--max-rank", "64", "--epsilon", "1e-6",
+               "--expval", "Z0 Z1", "--expval", "ZZZZZZZZZZ", "--shots", "1000"]
+
+
+# ------------------------------------------------------------------------------- the workers
+
+
+def _readme_circuit():
+    from lretjax.cli import gate_noise_model
+    from lretjax.io.qasm2 import load
+
+    return gate_noise_model([("depolarizing", 1e-3)]).apply(load(README_QASM))
+
+
+def worker_readme(spec: dict) -> dict:
+    """The README job's work, timed twice in this process (first call, then warm)."""
+    t0 = time.perf_counter()
+    import jax
+
+    import lretjax as lj
+
+    if spec.get("cache"):
+        lj.enable_compilation_cache(spec["cache"])
+    t_import = time.perf_counter() - t0
+
+    def job():
+        circuit = _readme_circuit()
+        state = lj.simulate(circuit, max_rank=64, epsilon=1e-6)
+        probs = lj.probabilities(state)
+        vals = [lj.expval(state, o) for o in ("Z0 Z1", "ZZZZZZZZZZ")]
+        bits = lj.sample(state, 1000, jax.random.key(0))
+        jax.block_until_ready((probs, vals, bits))
+        return state
+
+    t = time.perf_counter()
+    state = job()
+    first = time.perf_counter() - t
+    warm = []
+    for _ in range(3):
+        t = time.perf_counter()
+        job()
+        warm.append(time.perf_counter() - t)
+    out = {"import_s": t_import, "first_s": first, "warm_s": min(warm), "rank": int(state.rank),
+           "discarded": float(state.discarded), "dtype": str(state.L.dtype)}
+    if spec.get("exact"):
+        from lretjax import reference
+
+        rho = reference.simulate_dense(_readme_circuit())
+        out["trace_distance"] = float(reference.trace_distance(rho, lj.to_density_matrix(state)))
+    return out
+
+
+def worker_aer(spec: dict) -> dict:
+    sys.path.insert(0, str(HERE))
+    from bench_vs_density_matrix import peer_density_matrix
+
+    run, _ = peer_density_matrix("aer", _readme_circuit(), os.cpu_count(), single=True)
+    t = time.perf_counter()
+    run()
+    first = time.perf_counter() - t
+    warm = []
+    for _ in range(3):
+        t = time.perf_counter()
+        run()
+        warm.append(time.perf_counter() - t)
+    return {"first_s": first, "warm_s": min(warm)}
+
+
+def worker_grad(spec: dict) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    sys.path.insert(0, str(HERE))
+    from families import lret_paper_circuit, paper_angles, with_gate_noise
+
+    from lretjax.grad import expval_fn
+
+    n, depth, rank = spec["n"], spec["depth"], spec["max_rank"]
+    circuit = with_gate_noise(lret_paper_circuit(n, depth, symbolic=True), "depolarizing", 1e-3)
+    x = jnp.asarray(paper_angles(n, depth))
+    f = expval_fn(circuit, {"Z0": 1.0, "Z1 Z2": 0.5}, max_rank=rank, checkpoint=spec.get("remat", False))
+    out = {"ops": len(circuit.ops), "params": int(x.shape[0])}
+    for name, fn in (("forward", jax.jit(f)), ("grad", jax.jit(jax.grad(f)))):
+        t = time.perf_counter()
+        compiled = fn.lower(x).compile()
+        out[f"{name}_compile_s"] = time.perf_counter() - t
+        jax.block_until_ready(compiled(x))
+        t = time.perf_counter()
+        jax.block_until_ready(compiled(x))
+        out[f"{name}_run_s"] = time.perf_counter() - t
+    out["compile_s"] = out["forward_compile_s"] + out["grad_compile_s"]
+    return out
+
+
+def _sharded_circuit():
+    sys.path.insert(0, str(HERE))
+    from families import lret_paper_circuit, with_gate_noise
+
+    return with_gate_noise(lret_paper_circuit(8, 3), "depolarizing", 1e-2)
+
+
+def worker_sharded(spec: dict) -> dict:
+    import jax
+
+    import lretjax as lj
+    from lretjax import distributed as dist
+
+    circuit = _sharded_circuit()
+    t = time.perf_counter()
+    if spec["devices"] > 1:
+        st = dist.simulate_sharded(circuit, mesh=dist.make_mesh(spec["devices"]), max_rank=16)
+    else:
+        st = lj.simulate(circuit, max_rank=16)
+    val = lj.expval(st, "Z0 Z1")
+    jax.block_until_ready(val)
+    return {"first_s": time.perf_counter() - t, "ops": len(circuit.ops), "devices": jax.device_count(),
+            "expval": float(val), "discarded": float(st.discarded)}
+
+
+def worker_gpu(spec: dict) -> dict:
+    import jax
+
+    sys.path.insert(0, str(HERE))
+    from bench_gpu import copy_time, rand_state
+    from families import lret_paper_circuit, with_gate_noise
+
+    import lretjax as lj
+
+    n, r = spec["n"], spec["r"]
+    circuit = with_gate_noise(lret_paper_circuit(n, 10), "depolarizing", 1e-3)
+
+    def eager():
+        return jax.block_until_ready(lj.simulate(circuit, max_rank=r, epsilon=1e-4).L)
+
+    t = time.perf_counter()
+    eager()
+    cold = time.perf_counter() - t
+    ts = []
+    for _ in range(2):
+        t = time.perf_counter()
+        eager()
+        ts.append(time.perf_counter() - t)
+    jitted = jax.jit(lambda: lj.simulate(circuit, max_rank=r, epsilon=1e-4).L)
+    jax.block_until_ready(jitted())
+    tj = []
+    for _ in range(2):
+        t = time.perf_counter()
+        jax.block_until_ready(jitted())
+        tj.append(time.perf_counter() - t)
+    copy_s, bandwidth = copy_time(*rand_state(n, r))
+    warm, jit_s = min(ts), min(tj)
+    return {"n": n, "r": r, "ops": len(circuit.ops), "cold_s": cold, "eager_s": warm, "jit_s": jit_s,
+            "eager_over_jit": warm / jit_s, "copy_pass_s": copy_s, "copy_GBps": bandwidth / 1e9,
+            "passes_per_op": warm / (len(circuit.ops) * copy_s), "device": str(jax.devices()[0])}
+
+
+WORKERS = {"readme": worker_readme, "aer": worker_aer, "grad": worker_grad, "sharded": worker_sharded,
+           "gpu": worker_gpu}
+
+
+def worker(spec: dict) -> None:
+    out = WORKERS[spec["kind"]](spec)
+    with open(spec["result"], "w") as f:
+        json.dump(out, f)
+
+
+def run(spec: dict, env: dict | None = None, timeout: float = 1800) -> dict:
+    """``spec`` in a fresh Python process; its result, with the process's wall time."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        path = f.name
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps({**spec, "result": path})],
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, cwd=ROOT)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        os.unlink(path)
+        raise RuntimeError(f"{spec['kind']} worker failed:\n{proc.stderr[-3000:]}")
+    with open(path) as f:
+        out = json.load(f)
+    os.unlink(path)
+    out["process_s"] = wall
+    return out
+
+
+def cli_wall(cache: str | None) -> float:
+    """Wall time of the README's ``lretjax run`` command (without --exact) in a fresh process."""
+    args = [sys.executable, "-m", "lretjax", "run", str(README_QASM), *README_ARGS, "--json"]
+    args += ["--cache-dir", cache] if cache else ["--no-cache"]
+    t = time.perf_counter()
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    return time.perf_counter() - t
+
+
+# ------------------------------------------------------------------------------------ parts
+
+
+def part_readme() -> dict:
+    with tempfile.TemporaryDirectory() as cache:
+        empty = run({"kind": "readme", "cache": cache, "exact": True})
+        filled = run({"kind": "readme", "cache": cache})
+    with tempfile.TemporaryDirectory() as cache:
+        cli_empty = cli_wall(cache)
+        cli_filled = cli_wall(cache)
+    aer = run({"kind": "aer"})
+    return {"first_empty_cache_s": empty["first_s"], "first_filled_cache_s": filled["first_s"],
+            "warm_s": empty["warm_s"], "import_s": empty["import_s"],
+            "process_empty_cache_s": empty["process_s"], "process_filled_cache_s": filled["process_s"],
+            "cli_empty_cache_s": cli_empty, "cli_filled_cache_s": cli_filled,
+            "rank": empty["rank"], "discarded": empty["discarded"],
+            "trace_distance": empty["trace_distance"], "dtype": empty["dtype"],
+            "aer_first_s": aer["first_s"], "aer_warm_s": aer["warm_s"],
+            "warm_over_aer": empty["warm_s"] / aer["warm_s"],
+            "goals": {"first_empty_cache_s": 3.0, "first_filled_cache_s": 1.0, "warm_s": 0.3}}
+
+
+def part_grad(max_rank: int) -> dict:
+    rows = [run({"kind": "grad", "n": 16, "depth": d, "max_rank": max_rank}, env={"JAX_PLATFORMS": "cpu"})
+            | {"depth": d} for d in (10, 40)]
+    return {"rows": rows, "depth40_over_depth10": rows[1]["compile_s"] / rows[0]["compile_s"],
+            "max_rank": max_rank, "goals": {"compile_s": 10.0, "depth40_over_depth10": 1.5}}
+
+
+def part_sharded() -> dict:
+    env = {"JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    sharded = run({"kind": "sharded", "devices": 8}, env=env)
+    single = run({"kind": "sharded", "devices": 1}, env=env)
+    return {"sharded_first_s": sharded["first_s"], "single_first_s": single["first_s"],
+            "ratio": sharded["first_s"] / single["first_s"], "ops": sharded["ops"],
+            "expval_sharded": sharded["expval"], "expval_single": single["expval"], "goals": {"ratio": 3.0}}
+
+
+def part_gpu() -> dict:
+    rows = [run({"kind": "gpu", "n": n, "r": r}) for n, r in ((16, 64), (20, 64), (24, 16))]
+    return {"rows": rows, "goals": {"eager_over_jit": 1.5, "cold_s": 10.0}}
+
+
+def _print(results: dict) -> None:
+    if "readme" in results:
+        r = results["readme"]
+        print("\nREADME main job (10 wires, 268 ops), seconds")
+        print(f"  first call, empty cache   {r['first_empty_cache_s']:7.2f}   (goal <= 3)")
+        print(f"  first call, filled cache  {r['first_filled_cache_s']:7.2f}   (goal <= 1)")
+        print(f"  warm                      {r['warm_s']:7.3f}   (goal <= 0.3)   Aer warm "
+              f"{r['aer_warm_s']:.3f}, first {r['aer_first_s']:.3f}")
+        print(f"  lretjax run, whole process: empty cache {r['cli_empty_cache_s']:.2f}, "
+              f"filled {r['cli_filled_cache_s']:.2f} (import {r['import_s']:.2f})")
+        print(f"  rank {r['rank']}, discarded {r['discarded']:.3e} >= trace distance "
+              f"{r['trace_distance']:.3e} ({r['dtype']})")
+    if "grad" in results:
+        g = results["grad"]
+        print(f"\ngrad.expval_fn, n = 16, max_rank {g['max_rank']}, CPU, seconds")
+        print("  depth   ops  fwd compile  grad compile  total (goal <= 10)  fwd run  grad run")
+        for row in g["rows"]:
+            print(f"  {row['depth']:5d} {row['ops']:5d} {row['forward_compile_s']:12.2f} "
+                  f"{row['grad_compile_s']:13.2f} {row['compile_s']:19.2f} {row['forward_run_s']:8.2f} "
+                  f"{row['grad_run_s']:9.2f}")
+        print(f"  depth 40 / depth 10 compile: {g['depth40_over_depth10']:.2f} (goal <= 1.5)")
+    if "sharded" in results:
+        s = results["sharded"]
+        print(f"\nsharded first call, 8 CPU devices, {s['ops']} ops: {s['sharded_first_s']:.2f} s; "
+              f"one device {s['single_first_s']:.2f} s; ratio {s['ratio']:.2f} (goal <= 3)")
+    if "gpu" in results:
+        print("\nGPU, paper family depth 10, epsilon 1e-4")
+        print("   n   r   ops  cold s  eager s  jit s  eager/jit  copy pass ms  passes/op")
+        for row in results["gpu"]["rows"]:
+            print(f"  {row['n']:2d} {row['r']:3d} {row['ops']:5d} {row['cold_s']:7.2f} {row['eager_s']:8.3f} "
+                  f"{row['jit_s']:6.3f} {row['eager_over_jit']:10.2f} {row['copy_pass_s'] * 1e3:13.3f} "
+                  f"{row['passes_per_op']:10.1f}")
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parts", nargs="+", choices=("readme", "grad", "sharded", "gpu"))
+    ap.add_argument("--grad-max-rank", type=int, default=16)
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help="JSON path (default benchmarks/results/engine_<machine>.json)")
+    a = ap.parse_args(argv)
+    if a.worker:
+        worker(json.loads(a.worker))
+        return {}
+    import jax
+
+    gpu = jax.default_backend() == "gpu"
+    parts = a.parts or (["gpu"] if gpu else ["readme", "grad", "sharded"])
+    meta = {"machine": platform.node(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "jax": jax.__version__, "backend": jax.default_backend(),
+            "loadavg_start": list(os.getloadavg()), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "command": " ".join(["python", "benchmarks/bench_engine.py", *(argv or sys.argv[1:])])}
+    results: dict = {"meta": meta}
+    for part in parts:
+        results[part] = {"readme": part_readme, "sharded": part_sharded, "gpu": part_gpu,
+                         "grad": lambda: part_grad(a.grad_max_rank)}[part]()
+        _print({part: results[part]})
+    meta["loadavg_end"] = list(os.getloadavg())
+    tag = jax.devices()[0].device_kind.replace(" ", "_") if gpu else (platform.node() or "machine")
+    out = Path(a.out or HERE / "results" / f"engine_{tag}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    for d in filter(None, [os.environ.get("OUT")]):
+        Path(d, out.name).write_text(json.dumps(results, indent=2))
+    print(f"wrote {out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
