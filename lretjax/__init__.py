@@ -1,5 +1,6 @@
 """lretjax: noisy quantum circuits simulated in JAX as rho = L L^dagger with truncation."""
 
+from .cache import enable_compilation_cache
 from .circuit import Circuit, Op, Param
 from .errors import (
     CircuitError,
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Circuit", "Op", "Param", "simulate", "resume", "NumericalError", "LowRankState",
+    "enable_compilation_cache",
     "probabilities", "expval", "sample", "counts", "purity", "fidelity", "to_density_matrix",
     "NoiseModel", "PauliSum", "DenseObservable", "dense_observable", "GATES", "CHANNELS", "gate_matrix",
     "LretError", "CircuitError", "ParameterError", "NotUnitaryError", "NoiseError",

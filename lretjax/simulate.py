@@ -121,8 +121,7 @@ def simulate(
         if checks is not None:
             _traced_failure(carry, schedule)
         return _result(carry, schedule, circuit.num_wires)
-    run = _Eager(circuit, schedule, settings, float(epsilon), progress, ckpt,
-                 trace0=float(health.sq_norm(state.L)))
+    run = _Eager(circuit, schedule, settings, float(epsilon), progress, ckpt, trace0=_trace_of(state.L))
     return run.go(carry, 0)
 
 
@@ -214,6 +213,13 @@ def _checkpoint_settings(every, directory, traced: bool):
             "checkpointing needs concrete inputs (the eager path); it cannot run inside jit/grad/vmap"
         )
     return int(every), os.fspath(directory)
+
+
+def _trace_of(L) -> float:
+    """Tr(L L^dagger) of a concrete factor (on the host when small: nothing to compile)."""
+    if L.size <= 2**16:
+        return float(np.sum(np.abs(np.asarray(L, np.complex128)) ** 2))
+    return float(health.sq_norm(L))
 
 
 def _result(carry: Carry, schedule: Schedule, num_wires: int) -> LowRankState:

@@ -150,10 +150,19 @@ def complex_dtype():
     return jnp.result_type(complex)
 
 
+# Up to this many wires, small states are built on the host (64 KiB at most).
+SMALL_WIRES = 12
+
+
 def zero_state(num_wires: int, dtype=None) -> LowRankState:
     """|0...0><0...0| as a rank-1 factor."""
     dtype = dtype or complex_dtype()
-    L = jnp.zeros((2**num_wires, 1), dtype).at[0, 0].set(1)
+    if num_wires <= SMALL_WIRES:  # a transfer, where the scatter below would compile a program
+        L = np.zeros((2**num_wires, 1), dtype)
+        L[0, 0] = 1
+        L = jnp.asarray(L)
+    else:
+        L = jnp.zeros((2**num_wires, 1), dtype).at[0, 0].set(1)
     real = jnp.finfo(dtype).dtype
     return LowRankState(L, jnp.zeros((), real), jnp.ones((), jnp.int32), num_wires)
 

@@ -60,7 +60,7 @@ def run_steps(carry: Carry, program: Program, tables: Tables, settings: Settings
               start, stop, host: Schedule | None = None) -> Carry:
     """Steps start..stop-1 at ``settings.width`` (see the module docstring for the loop forms)."""
     axes = varying_axes(carry, tables, eps, trace0)
-    carry = vary(carry, axes)
+    carry = vary(_tied(carry, (tables, eps, trace0)), axes)
     used = None if host is None or not isinstance(start, int) else frozenset(
         int(b) for b in host.code[start:stop, 0])
     step = make_step(program, tables, settings, coll, eps, trace0, stop, axes, used)
@@ -82,6 +82,26 @@ def run_steps(carry: Carry, program: Program, tables: Tables, settings: Settings
         return i + 1, step(c, i)
 
     return jax.lax.while_loop(cond, body, (jnp.asarray(start, jnp.int32), carry))[1]
+
+
+def _tied(carry: Carry, inputs) -> Carry:
+    """The carry made to depend on the traced inputs (adding a zero computed from them).
+
+    Under ``vmap`` inside a caller's ``shard_map``, a branch that leaves L alone would return it
+    unbatched and invariant while a gate built from batched parameters returns it batched and
+    varying, and ``lax.switch`` refuses to join the two; a carry that depends on the batched
+    inputs from the start is batched in every branch. Concrete inputs: nothing to do."""
+    leaves = [x for x in jax.tree_util.tree_leaves(inputs) if isinstance(x, jax.core.Tracer) and x.size]
+    if not leaves:
+        return carry
+    zero = sum(jnp.real(x.ravel()[0]).astype(jnp.float32) for x in leaves) * 0
+
+    def tie(x):
+        if jnp.issubdtype(x.dtype, jnp.inexact):
+            return x + zero.astype(x.dtype)
+        return x + (zero != 0).astype(x.dtype)
+
+    return jax.tree_util.tree_map(tie, carry)
 
 
 def _rematerialised(step, carry: Carry, start: int, stop: int) -> Carry:
@@ -136,6 +156,8 @@ def evolve(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, co
 
 def _segment_body(carry, tables, eps, trace0, start, stop, *, program, settings, placement):
     def body(carry, tables, eps, trace0, start, stop):
+        # L arrives at any width and is resized here, in the compiled program (no separate pad).
+        carry = carry._replace(L=resize(carry.L, settings.width))
         return run_steps(carry, program, tables, settings, placement.coll, eps, trace0, start, stop)
 
     return placement.wrap(body)(carry, tables, eps, trace0, start, stop)
@@ -164,6 +186,24 @@ def grown_width(need: int, width: int, max_rank: int, dim: int) -> int:
         need, max_rank, dim)
 
 
+# Up to this many entries of L (2^n x width) a pass over it costs microseconds, and up to this
+# many stacked columns an eigensolve about a millisecond: below both, narrower widths buy nothing
+# but compiles, so an eager run starts at the widest its rank can reach.
+CHEAP_ENTRIES = 2**16
+CHEAP_STACK = 128
+
+
+def cheap_width(schedule: Schedule, width: int, max_rank: int, start: int = 0) -> int:
+    """The widest the rank can reach from step ``start``, if L that wide stays cheap; else ``width``."""
+    if start >= schedule.num_steps:
+        return width
+    bound = max(w for _, _, w in bound_segments(schedule, width, max_rank, start))
+    m = int(max(schedule.kraus_count[start:].max(initial=1), 1))
+    if 2**schedule.program.num_wires * bound <= CHEAP_ENTRIES and m * bound <= CHEAP_STACK:
+        return max(width, bound)
+    return width
+
+
 def narrowed_width(rank: int, width: int, max_rank: int, dim: int) -> int:
     """The width after a segment that ended at ``rank``: narrower only once the rank fits a
     quarter of L (hysteresis: a rank wandering around a power of two does not recompile)."""
@@ -178,18 +218,20 @@ class Failure:
     Attributes:
       step: the step whose check failed.
       why: the check's numbers (``step.WHY``).
-      start, before: the start and carry of the segment that met it (the carry before ``step``
-        is reached again from there, at the same width).
-      good_step, good: the last segment end whose checks passed, and its carry: a replay
-        checking every step from there names the first step that breaks a check.
+      start, before, width: the start, carry and width of the segment that met it (the carry
+        before ``step`` is reached again from there).
+      good_step, good, good_width: the last segment end whose checks passed, its carry and
+        width: a replay checking every step from there names the first step that breaks a check.
     """
 
     step: int
     why: np.ndarray
     start: int
     before: Carry
+    width: int
     good_step: int
     good: Carry
+    good_width: int
 
 
 class HealthFailure(Exception):
@@ -202,10 +244,12 @@ class HealthFailure(Exception):
 
 def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, placement, *,
           start: int = 0, stop: int | None = None, boundaries: Sequence[int] = (),
-          narrow_every: int = 0, on_boundary: Callable[[int, Carry], None] | None = None) -> Carry:
+          narrow_every: int = 0, on_boundary: Callable[[int, Carry], None] | None = None,
+          width: int | None = None) -> Carry:
     """Run steps ``start``..``stop`` eagerly: L's width follows the rank actually kept.
 
-    L starts at its own width. A segment ends at each of ``boundaries`` (progress, checkpoints),
+    L starts at ``width`` (default: its own, or the widest its rank can reach where that is
+    cheap: ``cheap_width``). A segment ends at each of ``boundaries`` (progress, checkpoints),
     where ``on_boundary(step, carry)`` is called, and at multiples of ``narrow_every``, where L
     narrows if its rank fits a quarter of it. Widths therefore never depend on ``boundaries``:
     a run with checkpoints equals one without, bit for bit. Raises ``HealthFailure`` when a
@@ -217,32 +261,33 @@ def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, pla
     narrow = set(range(narrow_every, total, narrow_every)) if narrow_every else set()
     stops = sorted({b for b in set(boundaries) | narrow if start < b < total} | {total})
     halting = dataclasses.replace(settings, halting=True)
-    i, good = start, (start, carry)
+    if width is None:
+        width = cheap_width(schedule, carry.L.shape[-1], max_rank, start)
+    i, good = start, (start, carry, width)
     while i < total:
         end = next(s for s in stops if s > i)
         before = carry
         run = functools.partial(_segment, program=schedule.program, placement=placement,
-                                settings=dataclasses.replace(halting, width=carry.L.shape[-1]))
+                                settings=dataclasses.replace(halting, width=width))
         carry = run(carry, schedule.tables, eps, trace0, np.int32(i), np.int32(end))
         halt, need, fail, rank = (int(x) for x in jax.device_get(
             (carry.halt, carry.need, carry.fail, carry.rank)))
         if fail >= 0:
             why = np.asarray(jax.device_get(carry.why))
-            raise HealthFailure(Failure(fail, why, i, before, *good))
+            raise HealthFailure(Failure(fail, why, i, before, width, *good))
         if halt >= 0:
             # A channel wanted more columns than L has: widen L and run that channel again.
-            wider = grown_width(need, carry.L.shape[-1], max_rank, dim)
-            carry = carry._replace(L=placement.resize(carry.L, wider), halt=jnp.asarray(-1, jnp.int32))
+            width = grown_width(need, width, max_rank, dim)
+            carry = carry._replace(halt=jnp.asarray(-1, jnp.int32))
             i = halt
             continue
         i = end
-        good = (i, carry)
+        good = (i, carry, width)
         if i in narrow:
-            narrower = narrowed_width(rank, carry.L.shape[-1], max_rank, dim)
-            carry = carry._replace(L=placement.resize(carry.L, narrower))
+            width = narrowed_width(rank, width, max_rank, dim)
         if on_boundary is not None and i < total:
             on_boundary(i, carry)
-    return carry
+    return carry._replace(L=placement.resize(carry.L, width))
 
 
 def replay(schedule: Schedule, failure: Failure, eps, trace0, settings: Settings, placement
@@ -252,12 +297,12 @@ def replay(schedule: Schedule, failure: Failure, eps, trace0, settings: Settings
     every = dataclasses.replace(settings, check_all=True)
     try:
         drive(schedule, failure.good, eps, trace0, every, placement, start=failure.good_step,
-              stop=failure.step + 1)
+              stop=failure.step + 1, width=failure.good_width)
     except HealthFailure as e:
         found = e.failure
     else:
         return None
-    quiet = dataclasses.replace(settings, checks=None, halting=True, width=found.before.L.shape[-1])
+    quiet = dataclasses.replace(settings, checks=None, halting=True, width=found.width)
     run = functools.partial(_segment, program=schedule.program, placement=placement, settings=quiet)
     before = run(found.before, schedule.tables, eps, trace0, np.int32(found.start), np.int32(found.step))
     return found.step, found.why, before

@@ -217,13 +217,17 @@ def _group_stack(ops: Sequence[Op]) -> Array:
     return jnp.stack([jnp.asarray(m) for m in mats])
 
 
-WIRE_POLICIES = ("static", "data")
+WIRE_POLICIES = ("static", "data", "auto")
+
+# Under "auto", a branch with more wire sets than this takes its wires as data: compiling the
+# gathers costs about as much as this many static variants.
+STATIC_VARIANTS = 3
 
 
 def default_wires() -> str:
-    """Wires as data on CPU, where compiling dominates and a gather costs little beside the
-    eigensolver; static wires on accelerators, where each pass over L counts."""
-    return "data" if jax.default_backend() == "cpu" else "static"
+    """"auto" on CPU, where compiling dominates and a gather costs little beside the eigensolver;
+    static wires on accelerators, where each pass over L counts."""
+    return "auto" if jax.default_backend() == "cpu" else "static"
 
 
 def build(
@@ -244,7 +248,8 @@ def build(
       dtype: complex dtype of L (the matrices are cast to it).
       wires: ``"static"``: one compiled variant of a branch per wire set (elementwise passes,
         fastest to run); ``"data"``: wires as data, moved by row gathers (one variant per
-        branch, fastest to compile). Default: ``default_wires()``.
+        branch, fastest to compile when many wire sets share it); ``"auto"``: data for branches
+        with more than ``STATIC_VARIANTS`` wire sets. Default: ``default_wires()``.
     """
     policy = default_wires() if wires is None else wires
     if policy not in WIRE_POLICIES:
@@ -269,7 +274,7 @@ def build(
             op = ops[ins.index]
             m = op.num_kraus if op.is_channel else 1
             key = ("gate", len(op.wires)) if not op.is_channel else ("channel", m, len(op.wires))
-            sub_key = tuple(ins.local_wires) if policy == "static" else ()
+            sub_key = tuple(ins.local_wires)
             step_wires.append(tuple(ins.local_wires))
             op_index.append(ins.index)
             kraus_count.append(m if op.is_channel else 0)
@@ -283,7 +288,12 @@ def build(
 
     branches, stacks = [], []
     for key in keys:
-        sets = tuple(s for s in wiresets[key] if s)
+        sets = tuple(wiresets[key])
+        data = key[0] != "swap" and (policy == "data" or (policy == "auto" and len(sets) > STATIC_VARIANTS))
+        if data:  # one variant: every step of the branch has sub 0 and reads its wires from the table
+            for pos in np.flatnonzero(code[:, 0] == keys[key]):
+                code[pos, 1] = 0
+            sets = ()
         if key[0] == "swap":
             branches.append(SwapBranch(sets))
             stacks.append(jnp.zeros((1,), dtype))

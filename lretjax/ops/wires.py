@@ -22,6 +22,20 @@ def _positions(wires, num_wires: int):
     return wires, num_wires - 1 - wires  # bit positions from the least significant
 
 
+def _ascending(pos):
+    """The indices of ``pos`` (k <= 3 entries) in increasing order, by compare-and-swap (an
+    argsort would add a sort to every compiled step)."""
+    idx = list(range(pos.shape[0]))
+    if len(idx) > 3:
+        order = jnp.argsort(pos)
+        return [order[j] for j in range(len(idx))]
+    idx = [jnp.asarray(j, jnp.int32) for j in idx]
+    for a, b in ((0, 1), (1, 2), (0, 1))[: {1: 0, 2: 1, 3: 3}[len(idx)]]:
+        swap = pos[idx[a]] > pos[idx[b]]
+        idx[a], idx[b] = jnp.where(swap, idx[b], idx[a]), jnp.where(swap, idx[a], idx[b])
+    return idx
+
+
 def source_rows(wires: Int[Array, " k"], num_wires: int) -> Int[Array, "rest d"]:
     """rows[x, b]: the row of L at position (x, b) of the wires-last layout."""
     wires, pos = _positions(wires, num_wires)
@@ -31,7 +45,7 @@ def source_rows(wires: Int[Array, " k"], num_wires: int) -> Int[Array, "rest d"]
     rows = jnp.broadcast_to(x, (2 ** (num_wires - k), 2**k))
     # Insert the wires' bits at their positions, lowest position first, so that each insertion
     # lands at its final place.
-    order = jnp.argsort(pos)
+    order = _ascending(pos)
     for j in range(k):
         at = order[j]
         p = pos[at]
@@ -50,7 +64,7 @@ def layout_rows(wires: Int[Array, " k"], num_wires: int) -> Int[Array, " dim"]:
         b = b | (((i >> pos[j]) & 1) << (k - 1 - j))
     # Remove the wires' bits, highest position first, so the lower positions stay valid.
     x = i
-    order = jnp.argsort(-pos)
+    order = _ascending(pos)[::-1]
     for j in range(k):
         p = pos[order[j]]
         x = ((x >> (p + 1)) << p) | (x & ((1 << p) - 1))
