@@ -80,11 +80,6 @@ def op_slack(op: Op) -> float:
     return d * atol
 
 
-def eig_tolerance(checks: Checks, width: int, dtype) -> float:
-    eps = eps_of(dtype)
-    return checks.eig_tol if checks.eig_tol is not None else math.sqrt(eps) + 8 * eps * width
-
-
 def describe(index: int, op: Op) -> str:
     """'op 12 (rx(0.3) on wires [2])': the user's view of an op."""
     return f"op {index} ({op!r} on wires {list(op.wires)})"
@@ -162,28 +157,7 @@ def failure_from(why) -> Failure:
     return found or Failure(f"Tr rho = {sq:.12g}, 1 - discarded = {expected:.12g}")
 
 
-# -- traced path: checkify ------------------------------------------------------------------------
-
-
-def traced_check(index: int, op: Op, sq, expected, budget) -> None:
-    """The trace / finite check as a ``checkify`` check (needs ``checked`` around the caller)."""
-    bad = ~jnp.isfinite(sq) | (jnp.abs(sq - expected) > budget)
-    checkify.check(
-        ~bad,
-        f"numerical health check failed after {describe(index, op)}: "
-        "Tr rho = {sq} but 1 - discarded = {expected} (tolerance {budget})",
-        sq=sq, expected=expected, budget=jnp.asarray(budget, sq.dtype),
-    )
-
-
-def traced_channel_check(index: int, op: Op, stacked_sq, kept_sq, step_discarded, tol) -> None:
-    neg = stacked_sq - kept_sq - step_discarded
-    checkify.check(
-        jnp.isfinite(neg) & (neg <= tol * stacked_sq),
-        f"numerical health check failed after {describe(index, op)}: the Gram matrix had "
-        "negative eigenvalues of total weight {neg} (Tr G = {tr})",
-        neg=neg, tr=stacked_sq,
-    )
+# -- traced path: checkify (the engine's loop records the failure; simulate raises it) --------------
 
 
 def checked(fn, *, jit: bool = True):

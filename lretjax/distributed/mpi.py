@@ -12,18 +12,17 @@ global/local swap is an ``mpi4jax.alltoall`` on the two-process communicator of 
 
 from __future__ import annotations
 
-import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .. import readout
 from ..circuit import Circuit
 from ..engine import Settings, build, drive, resize, start_carry
+from ..engine.collectives import read
 from ..engine.step import check_settings
 from ..errors import CircuitError, ObservableError, ParameterError
 from ..state import Layout, LowRankState, as_state, complex_dtype
@@ -112,10 +111,10 @@ class MPIPlacement:
     def read(self, fn, L, *args, rows=()):
         """``fn(L_block, coll, *row_blocks, *args)`` in every process; the result is the same
         everywhere (the collectives sum the blocks)."""
-        dynamic = [a for a in args if not _static(a)]
-        static = tuple((i, a) for i, a in enumerate(args) if _static(a))
-        return _read(L, tuple(rows), tuple(dynamic), fn=fn, coll=self.coll, static=static,
-                     num_args=len(args))
+        return read(self, fn, L, args, rows)
+
+    def run_blocks(self, fn, L, rows, args):
+        return fn(L, self.coll, *rows, *args)
 
     def physical(self, x, perm):
         """This process's block of a (2^n,) array, in the physical order of ``perm``."""
@@ -137,17 +136,6 @@ class MPIPlacement:
 
     def gather(self, state: LowRankState) -> LowRankState:
         return gather(state)
-
-
-def _static(a) -> bool:
-    return a is None or isinstance(a, (bool, int, str, tuple))
-
-
-@functools.partial(jax.jit, static_argnames=("fn", "coll", "static", "num_args"))
-def _read(L, rows, dynamic, *, fn, coll, static, num_args):
-    fixed, it = dict(static), iter(dynamic)
-    args = [fixed[i] if i in fixed else next(it) for i in range(num_args)]
-    return fn(L, coll, *rows, *args)
 
 
 def simulate_mpi(

@@ -19,6 +19,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ..engine import Carry, resize
+from ..engine.collectives import read
 from ..engine.step import swap_bits
 from ..errors import SimulationConfigError
 from ..state import Layout, LowRankState
@@ -87,10 +88,23 @@ class MeshPlacement:
 
     def read(self, fn: Callable, L, *args, rows=()):
         """``fn(L_block, coll, *row_blocks, *args)`` on every shard, its result replicated."""
-        dynamic = [a for a in args if not _static(a)]
-        static = tuple((i, a) for i, a in enumerate(args) if _static(a))
-        return _read(L, tuple(rows), tuple(dynamic), fn=fn, placement=self, static=static,
-                     num_args=len(args))
+        return read(self, fn, L, args, rows)
+
+    def run_blocks(self, fn: Callable, L, rows, args):
+        """``fn`` on every shard inside ``shard_map`` (a batch one element at a time)."""
+        coll = self.coll
+        l_spec, _ = self.specs()
+
+        def body(L, rows, args):
+            if self.batched:
+                return jax.lax.map(lambda x: fn(x, coll, *rows, *args), L)
+            return fn(L, coll, *rows, *args)
+
+        row_specs = tuple(P(row_axes(self.mesh) or None) if r.ndim == 1 else l_spec for r in rows)
+        arg_specs = jax.tree_util.tree_map(lambda _: P(), args)
+        out = P(BATCH) if self.batched else P()
+        return shard_map(body, mesh=self.mesh, in_specs=(l_spec, row_specs, arg_specs),
+                         out_specs=out)(L, rows, args)
 
     def physical(self, x, perm):
         """A (2^n,) array in logical order, in physical order and split over the shards."""
@@ -108,32 +122,6 @@ class MeshPlacement:
 
     def gather(self, state: LowRankState) -> LowRankState:
         return gather(state)
-
-
-def _static(a) -> bool:
-    return a is None or isinstance(a, (bool, int, str, tuple))
-
-
-@functools.partial(jax.jit, static_argnames=("fn", "placement", "static", "num_args"))
-def _read(L, rows, dynamic, *, fn, placement, static, num_args):
-    """One compiled readout per (reader, layout): repeated calls in a VQE loop reuse it."""
-    coll = placement.coll
-    l_spec, _ = placement.specs()
-    fixed = dict(static)
-
-    def args(dyn):
-        it = iter(dyn)
-        return [fixed[i] if i in fixed else next(it) for i in range(num_args)]
-
-    def body(L, rows, dyn):
-        if placement.batched:
-            return jax.lax.map(lambda x: fn(x, coll, *rows, *args(dyn)), L)
-        return fn(L, coll, *rows, *args(dyn))
-
-    row_specs = tuple(P(row_axes(placement.mesh) or None) if r.ndim == 1 else l_spec for r in rows)
-    out = P(BATCH) if placement.batched else P()
-    return shard_map(body, mesh=placement.mesh, in_specs=(l_spec, row_specs, P()),
-                      out_specs=out)(L, rows, dynamic)
 
 
 @functools.partial(jax.jit, static_argnames=("width", "sharding"))

@@ -17,9 +17,11 @@ the sharded placements also gather, relayout and reorder (``lretjax.distributed`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 
 
@@ -63,6 +65,10 @@ class OneDevice:
     def read(self, fn: Callable, L, *args, rows=()):
         """``fn(L_block, coll, *row_blocks, *args)`` with its (replicated) result; ``rows`` are
         arrays split over the shards like L's rows (here: whole)."""
+        return read(self, fn, L, args, rows)
+
+    def run_blocks(self, fn: Callable, L, rows, args):
+        """``fn`` on the blocks where they live (inside ``read``'s compiled program)."""
         return fn(L, LOCAL, *rows, *args)
 
     def resize(self, L, width: int):
@@ -78,3 +84,23 @@ class OneDevice:
 
 
 ONE_DEVICE = OneDevice()
+
+
+def _static(a) -> bool:
+    return a is None or isinstance(a, (bool, int, str, tuple))
+
+
+def read(placement, fn: Callable, L, args, rows=()):
+    """``placement.run_blocks(fn, ...)`` as one compiled program per (reader, layout, static
+    arguments): a reader costs one dispatch, not one per operation. Python numbers, strings and
+    tuples among ``args`` are static; arrays and pytrees of arrays are traced."""
+    dynamic = tuple(a for a in args if not _static(a))
+    static = tuple((i, a) for i, a in enumerate(args) if _static(a))
+    return _read(L, tuple(rows), dynamic, fn=fn, placement=placement, static=static, num_args=len(args))
+
+
+@functools.partial(jax.jit, static_argnames=("fn", "placement", "static", "num_args"))
+def _read(L, rows, dynamic, *, fn, placement, static, num_args):
+    fixed, it = dict(static), iter(dynamic)
+    args = [fixed[i] if i in fixed else next(it) for i in range(num_args)]
+    return placement.run_blocks(fn, L, rows, args)

@@ -48,12 +48,19 @@ def width_for(rank: int, max_rank: int, dim: int) -> int:
 def resize(L, width: int):
     """L with ``width`` columns: zero columns appended, or trailing (zero) columns dropped."""
     w = L.shape[-1]
+    if w != width and not isinstance(L, jax.core.Tracer):
+        return _resized(L, width)
     if w == width:
         return L
     if w > width:
         return L[..., :width]
     pad = [(0, 0)] * (L.ndim - 1) + [(0, width - w)]
     return jnp.pad(L, pad)
+
+
+@functools.partial(jax.jit, static_argnames=("width",))
+def _resized(L, width: int):
+    return resize(L, width)
 
 
 def run_steps(carry: Carry, program: Program, tables: Tables, settings: Settings, coll, eps, trace0,
@@ -156,8 +163,6 @@ def evolve(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, co
 
 def _segment_body(carry, tables, eps, trace0, start, stop, *, program, settings, placement):
     def body(carry, tables, eps, trace0, start, stop):
-        # L arrives at any width and is resized here, in the compiled program (no separate pad).
-        carry = carry._replace(L=resize(carry.L, settings.width))
         return run_steps(carry, program, tables, settings, placement.coll, eps, trace0, start, stop)
 
     return placement.wrap(body)(carry, tables, eps, trace0, start, stop)
@@ -193,14 +198,21 @@ CHEAP_ENTRIES = 2**16
 CHEAP_STACK = 128
 
 
-def cheap_width(schedule: Schedule, width: int, max_rank: int, start: int = 0) -> int:
-    """The widest the rank can reach from step ``start``, if L that wide stays cheap; else ``width``."""
+def start_width(schedule: Schedule, width: int, max_rank: int, start: int = 0) -> int:
+    """The width an eager run starts at from step ``start``: the widest its rank can reach when L
+    that wide is cheap (``CHEAP_ENTRIES``, ``CHEAP_STACK``), else the width its first channel
+    needs (a narrower segment would only run the gates before it and recompile at the channel)."""
     if start >= schedule.num_steps:
         return width
-    bound = max(w for _, _, w in bound_segments(schedule, width, max_rank, start))
+    segments = bound_segments(schedule, width, max_rank, start)
+    bound = max(w for _, _, w in segments)
     m = int(max(schedule.kraus_count[start:].max(initial=1), 1))
     if 2**schedule.program.num_wires * bound <= CHEAP_ENTRIES and m * bound <= CHEAP_STACK:
         return max(width, bound)
+    channels = np.flatnonzero(schedule.kraus_count[start:]) + start
+    if channels.size:
+        first = int(channels[0])
+        return max(width, next(w for a, b, w in segments if a <= first < b))
     return width
 
 
@@ -248,8 +260,7 @@ def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, pla
           width: int | None = None) -> Carry:
     """Run steps ``start``..``stop`` eagerly: L's width follows the rank actually kept.
 
-    L starts at ``width`` (default: its own, or the widest its rank can reach where that is
-    cheap: ``cheap_width``). A segment ends at each of ``boundaries`` (progress, checkpoints),
+    L starts at ``width`` (default: ``start_width``). A segment ends at each of ``boundaries`` (progress, checkpoints),
     where ``on_boundary(step, carry)`` is called, and at multiples of ``narrow_every``, where L
     narrows if its rank fits a quarter of it. Widths therefore never depend on ``boundaries``:
     a run with checkpoints equals one without, bit for bit. Raises ``HealthFailure`` when a
@@ -262,14 +273,15 @@ def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, pla
     stops = sorted({b for b in set(boundaries) | narrow if start < b < total} | {total})
     halting = dataclasses.replace(settings, halting=True)
     if width is None:
-        width = cheap_width(schedule, carry.L.shape[-1], max_rank, start)
+        width = start_width(schedule, carry.L.shape[-1], max_rank, start)
     i, good = start, (start, carry, width)
     while i < total:
         end = next(s for s in stops if s > i)
         before = carry
         run = functools.partial(_segment, program=schedule.program, placement=placement,
                                 settings=dataclasses.replace(halting, width=width))
-        carry = run(carry, schedule.tables, eps, trace0, np.int32(i), np.int32(end))
+        carry = run(carry._replace(L=placement.resize(carry.L, width)), schedule.tables, eps, trace0,
+                    np.int32(i), np.int32(end))
         halt, need, fail, rank = (int(x) for x in jax.device_get(
             (carry.halt, carry.need, carry.fail, carry.rank)))
         if fail >= 0:
@@ -304,5 +316,6 @@ def replay(schedule: Schedule, failure: Failure, eps, trace0, settings: Settings
         return None
     quiet = dataclasses.replace(settings, checks=None, halting=True, width=found.width)
     run = functools.partial(_segment, program=schedule.program, placement=placement, settings=quiet)
-    before = run(found.before, schedule.tables, eps, trace0, np.int32(found.start), np.int32(found.step))
+    before = run(found.before._replace(L=placement.resize(found.before.L, found.width)), schedule.tables,
+                 eps, trace0, np.int32(found.start), np.int32(found.step))
     return found.step, found.why, before
