@@ -113,8 +113,8 @@ class MPIPlacement:
         everywhere (the collectives sum the blocks)."""
         return read(self, fn, L, args, rows)
 
-    def run_blocks(self, fn, L, rows, args):
-        return fn(L, self.coll, *rows, *args)
+    def run_blocks(self, fn, L, rows, dynamic, args):
+        return fn(L, self.coll, *rows, *args(dynamic))
 
     def physical(self, x, perm):
         """This process's block of a (2^n,) array, in the physical order of ``perm``."""

@@ -90,21 +90,20 @@ class MeshPlacement:
         """``fn(L_block, coll, *row_blocks, *args)`` on every shard, its result replicated."""
         return read(self, fn, L, args, rows)
 
-    def run_blocks(self, fn: Callable, L, rows, args):
+    def run_blocks(self, fn: Callable, L, rows, dynamic, args: Callable):
         """``fn`` on every shard inside ``shard_map`` (a batch one element at a time)."""
         coll = self.coll
         l_spec, _ = self.specs()
 
-        def body(L, rows, args):
+        def body(L, rows, dyn):
             if self.batched:
-                return jax.lax.map(lambda x: fn(x, coll, *rows, *args), L)
-            return fn(L, coll, *rows, *args)
+                return jax.lax.map(lambda x: fn(x, coll, *rows, *args(dyn)), L)
+            return fn(L, coll, *rows, *args(dyn))
 
         row_specs = tuple(P(row_axes(self.mesh) or None) if r.ndim == 1 else l_spec for r in rows)
-        arg_specs = jax.tree_util.tree_map(lambda _: P(), args)
         out = P(BATCH) if self.batched else P()
-        return shard_map(body, mesh=self.mesh, in_specs=(l_spec, row_specs, arg_specs),
-                         out_specs=out)(L, rows, args)
+        return shard_map(body, mesh=self.mesh, in_specs=(l_spec, row_specs, P()),
+                         out_specs=out)(L, rows, dynamic)
 
     def physical(self, x, perm):
         """A (2^n,) array in logical order, in physical order and split over the shards."""

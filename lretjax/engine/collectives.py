@@ -67,9 +67,10 @@ class OneDevice:
         arrays split over the shards like L's rows (here: whole)."""
         return read(self, fn, L, args, rows)
 
-    def run_blocks(self, fn: Callable, L, rows, args):
-        """``fn`` on the blocks where they live (inside ``read``'s compiled program)."""
-        return fn(L, LOCAL, *rows, *args)
+    def run_blocks(self, fn: Callable, L, rows, dynamic, args: Callable):
+        """``fn(L, coll, *rows, *args(dynamic))`` on the blocks where they live (inside ``read``'s
+        compiled program; ``args`` merges the traced arguments with the static ones)."""
+        return fn(L, LOCAL, *rows, *args(dynamic))
 
     def resize(self, L, width: int):
         """L with ``width`` columns (``loop.resize``)."""
@@ -101,6 +102,10 @@ def read(placement, fn: Callable, L, args, rows=()):
 
 @functools.partial(jax.jit, static_argnames=("fn", "placement", "static", "num_args"))
 def _read(L, rows, dynamic, *, fn, placement, static, num_args):
-    fixed, it = dict(static), iter(dynamic)
-    args = [fixed[i] if i in fixed else next(it) for i in range(num_args)]
-    return placement.run_blocks(fn, L, rows, args)
+    fixed = dict(static)
+
+    def args(dyn):
+        it = iter(dyn)
+        return [fixed[i] if i in fixed else next(it) for i in range(num_args)]
+
+    return placement.run_blocks(fn, L, rows, dynamic, args)
