@@ -262,9 +262,9 @@ def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, pla
 
     L starts at ``width`` (default: ``start_width``). A segment ends at each of ``boundaries``
     (progress, checkpoints), where ``on_boundary(step, carry)`` is called, and at multiples of
-    ``narrow_every``, where L narrows if its rank fits a quarter of it. Widths therefore never depend on ``boundaries``:
-    a run with checkpoints equals one without, bit for bit. Raises ``HealthFailure`` when a
-    health check fails.
+    ``narrow_every``, where L narrows if its rank fits a quarter of it. Widths therefore never
+    depend on ``boundaries``: a run with checkpoints equals one without, bit for bit. Raises
+    ``HealthFailure`` when a health check fails.
     """
     total = schedule.num_steps if stop is None else stop
     dim = 2**schedule.program.num_wires
