@@ -366,6 +366,20 @@ class Circuit:
     def num_parameters(self) -> int:
         return len(self.parameters)
 
+    def check_vector(self, values) -> None:
+        """ParameterError unless ``values`` is a 1-D vector with one value per parameter."""
+        names = self.parameters
+        shape = np.shape(values)
+        if len(shape) != 1:
+            raise ParameterError(
+                f"bind: expected a 1-D vector of {len(names)} values, got shape {shape}"
+                " (to run a batch, jax.vmap over the vector)"
+            )
+        if shape[0] != len(names):
+            raise ParameterError(
+                f"bind: the circuit has {len(names)} parameter(s) {list(names)}, got {shape[0]} value(s)"
+            )
+
     def bind(self, values) -> Circuit:
         """Replace every symbol by its value: a sequence/array in ``parameters`` order, or a dict.
 
@@ -382,17 +396,7 @@ class Circuit:
                 raise ParameterError("bind: " + "; ".join(problems))
             table = dict(values)
         else:
-            shape = np.shape(values)
-            if len(shape) != 1:
-                raise ParameterError(
-                    f"bind: expected a 1-D vector of {len(names)} values, got shape {shape}"
-                    " (to run a batch, jax.vmap over the vector)"
-                )
-            if shape[0] != len(names):
-                raise ParameterError(
-                    f"bind: the circuit has {len(names)} parameter(s) {list(names)}, "
-                    f"got {shape[0]} value(s)"
-                )
+            self.check_vector(values)
             table = {n: values[i] for i, n in enumerate(names)}
         ops = []
         for op in self.ops:

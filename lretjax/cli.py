@@ -214,8 +214,8 @@ def _run(args) -> dict:
     circuit = gate_noise_model(args.noise).apply(circuit)
     t0 = time.perf_counter()
     with _progress(enabled=not args.json and not args.quiet, total=len(circuit.ops)) as report:
-        state = simulate(circuit, max_rank=args.max_rank, epsilon=args.epsilon, progress=report,
-                         record=bool(args.plot))
+        state = simulate(circuit, max_rank=args.max_rank, epsilon=args.epsilon, tolerance=args.tolerance,
+                         progress=report, record=bool(args.plot), representation=args.representation)
         probs = measure.probabilities(state)
         jax.block_until_ready(probs)
     seconds = time.perf_counter() - t0
@@ -226,11 +226,13 @@ def _run(args) -> dict:
         "num_channels": circuit.num_channels,
         "max_rank": args.max_rank,
         "epsilon": args.epsilon,
+        "tolerance": args.tolerance,
         "rank": int(state.rank),
         "discarded_weight": float(state.discarded),
         "trace": float(state.trace()),
         "seconds": seconds,
-        "dtype": str(state.L.dtype),
+        "dtype": str(state.dtype),
+        "representation": state.representation,
         "compilation_cache": cache,
     }
     observables = {**file_obs, **{obs: obs for obs in args.expval}}
@@ -293,7 +295,10 @@ def _print_table(r: dict) -> None:
     t.add_column("what", style="bold")
     t.add_column("value")
     t.add_row("wires / ops / channels", f"{r['num_wires']} / {r['num_ops']} / {r['num_channels']}")
-    t.add_row("final rank (max_rank)", f"{r['rank']} ({r['max_rank']})")
+    if r.get("representation") == "dense":
+        t.add_row("representation", "dense rho from the point where it was cheaper (exact from there)")
+    else:
+        t.add_row("final rank (max_rank)", f"{r['rank']} ({r['max_rank']})")
     t.add_row("discarded weight", f"{r['discarded_weight']:.3e}  (bounds the trace distance to exact)")
     if "exact_trace_distance" in r:
         t.add_row("trace distance to exact", f"{r['exact_trace_distance']:.3e}")
@@ -394,8 +399,8 @@ def _bench(args) -> dict:
         raise LretError(f"--qubits {args.qubits}: the dense reference needs 1 <= qubits <= 12")
     circuit = bench_circuit(args.qubits, args.depth, args.noise, args.seed)
 
-    def low_rank():
-        s = simulate(circuit, max_rank=args.max_rank)
+    def low_rank():  # lretjax against the dense reference: the low-rank representation throughout
+        s = simulate(circuit, max_rank=args.max_rank, representation="low-rank")
         jax.block_until_ready(s.L)
         return s
 
@@ -409,7 +414,7 @@ def _bench(args) -> dict:
         "num_ops": len(circuit.ops), "num_channels": circuit.num_channels, "rank": int(state.rank),
         "discarded_weight": float(state.discarded), "trace_distance": dist,
         "lretjax_seconds": t_lr, "dense_seconds": t_dense, "speedup": t_dense / t_lr,
-        "dtype": str(state.L.dtype), "backend": jax.default_backend(),
+        "dtype": str(state.dtype), "backend": jax.default_backend(),
     }
 
 
@@ -483,6 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="static cap on the rank of L (default: the file's config, else 64)")
     run.add_argument("--epsilon", type=float, default=None,
                      help="truncation threshold, fraction of trace (default: config, else 0)")
+    run.add_argument("--tolerance", type=float, default=None,
+                     help="instead of --epsilon: bound on the final discarded weight (trace distance)")
     run.add_argument("--shots", type=int, default=None, help="also sample this many shots")
     run.add_argument("--seed", type=int, default=None, help="PRNG seed for sampling")
     run.add_argument("--expval", action="append", default=[], metavar="PAULI",
@@ -493,6 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print machine-readable JSON only")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--plot", metavar="OUT.png", help="plot rank and discarded weight along the circuit")
+    run.add_argument("--representation", choices=("auto", "low-rank", "dense"), default="auto",
+                     help="go on with the dense rho where it is cheaper (auto, default), never, or always")
     run.add_argument("--cache-dir", metavar="DIR",
                      help="JAX compilation cache (default: $LRETJAX_CACHE_DIR or ~/.cache/lretjax/jax)")
     run.add_argument("--no-cache", action="store_true", help="do not use the compilation cache")

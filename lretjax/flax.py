@@ -37,7 +37,7 @@ class QuantumLayer(nnx.Module):
       noise: a ``lretjax.NoiseModel`` (or ``Circuit -> Circuit`` function) applied to the circuit.
       reupload: encode the features again before every layer (more expressive classifiers).
       input_scale: features are multiplied by this before they become angles.
-      max_rank, epsilon: truncation settings, as in ``lretjax.simulate``.
+      max_rank, epsilon, tolerance: truncation settings, as in ``lretjax.simulate``.
       rngs: ``nnx.Rngs`` for the initial angles (uniform in [0, 2 pi)).
     """
 
@@ -52,13 +52,14 @@ class QuantumLayer(nnx.Module):
         input_scale: float = 1.0,
         max_rank: int = DEFAULT_MAX_RANK,
         epsilon: float = 0.0,
+        tolerance: float | None = None,
         rngs: nnx.Rngs,
     ):
         if isinstance(num_wires, bool) or not isinstance(num_wires, int) or num_wires < 1:
             raise CircuitError(f"num_wires must be a positive integer, got {num_wires!r}")
         if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
             raise CircuitError(f"num_layers must be a positive integer, got {num_layers!r}")
-        check_settings(max_rank, epsilon)
+        check_settings(max_rank, epsilon, tolerance)
         if observables is None:
             observables = [f"Z{w}" for w in range(num_wires)]
         if isinstance(observables, str) or not len(observables):
@@ -66,7 +67,7 @@ class QuantumLayer(nnx.Module):
         self.observables = nnx.data(tuple(as_observable(o, num_wires) for o in observables))
         self.num_wires, self.num_layers = num_wires, num_layers
         self.noise, self.reupload, self.input_scale = noise, reupload, input_scale
-        self.max_rank, self.epsilon = max_rank, epsilon
+        self.max_rank, self.epsilon, self.tolerance = max_rank, epsilon, tolerance
         self.weights = nnx.Param(
             jax.random.uniform(rngs.params(), (num_layers, num_wires, 3), maxval=2 * jnp.pi)
         )
@@ -89,7 +90,8 @@ class QuantumLayer(nnx.Module):
         return c
 
     def _single(self, x, weights):
-        state = simulate(self.circuit(x, weights), max_rank=self.max_rank, epsilon=self.epsilon)
+        state = simulate(self.circuit(x, weights), max_rank=self.max_rank, epsilon=self.epsilon,
+                         tolerance=self.tolerance)
         return jnp.stack([expval(state, o) for o in self.observables])
 
     def __call__(self, x: jax.Array) -> jax.Array:

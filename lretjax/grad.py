@@ -202,6 +202,7 @@ def expval_fn(
     diff_method: str = "backprop",
     max_rank: int = DEFAULT_MAX_RANK,
     epsilon: float = 0.0,
+    tolerance: float | None = None,
     noise: Callable[[Circuit], Circuit] | None = None,
     shift_rules: Mapping | None = None,
     checkpoint: bool = False,
@@ -213,7 +214,7 @@ def expval_fn(
         ``circuit.parameters`` order.
       observable: any spelling ``lretjax.expval`` accepts (a Hamiltonian as a Pauli sum).
       diff_method: "backprop" (JAX reverse mode) or "parameter-shift" (custom_vjp).
-      max_rank, epsilon: truncation settings, as in ``lretjax.simulate``.
+      max_rank, epsilon, tolerance: truncation settings, as in ``lretjax.simulate``.
       noise: optional ``Circuit -> Circuit`` (a noise model's ``apply``) run once here.
       shift_rules: for parameter-shift, extra rules for user gates: ``{name: [eigenvalues of
         each parameter's generator, or a ShiftRule]}``.
@@ -236,7 +237,7 @@ def expval_fn(
         raise SimulationConfigError(
             f"diff_method must be one of {DIFF_METHODS}, got {diff_method!r}{hint}"
         )
-    check_settings(max_rank, epsilon)
+    check_settings(max_rank, epsilon, tolerance)
     if checkpoint and diff_method != "backprop":
         raise SimulationConfigError("checkpoint=True applies to diff_method='backprop' only")
     if noise is not None:
@@ -256,7 +257,8 @@ def expval_fn(
     if diff_method == "backprop":
 
         def value(params):
-            state = simulate(circuit.bind(params), max_rank=max_rank, epsilon=epsilon, remat=checkpoint)
+            state = simulate(circuit, params, max_rank=max_rank, epsilon=epsilon, tolerance=tolerance,
+                             remat=checkpoint)
             return expval(state, obs)
 
         jitted = jax.jit(value)
@@ -271,7 +273,8 @@ def expval_fn(
     batch = shift_batch_size(plan.offsets.shape[0], len(circuit.ops), circuit.num_wires, max_rank)
 
     def evaluate(theta):
-        return expval(simulate(plan.slot_circuit.bind(theta), max_rank=max_rank, epsilon=epsilon), obs)
+        state = simulate(plan.slot_circuit, theta, max_rank=max_rank, epsilon=epsilon, tolerance=tolerance)
+        return expval(state, obs)
 
     def slots(params):
         return params[plan.index] * plan.coeff.astype(params.dtype) + plan.offset.astype(params.dtype)

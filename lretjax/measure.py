@@ -44,6 +44,9 @@ def probabilities(state: LowRankState, wires: Sequence[int] | None = None) -> Fl
     """Outcome probabilities of measuring ``wires`` (all by default), index with the first wire high."""
     state = _check_state(state)
     n = state.num_wires
+    if state.rho is not None:
+        wires = tuple(range(n)) if wires is None else check_wires(wires, n)
+        return ONE_DEVICE.read(readout.dense_marginal, state.rho, wires, n)
     placement, perm, g = _where(state)
     if wires is None and g == 0 and perm == tuple(range(n)):
         return placement.read(readout.rows, state.L)
@@ -58,6 +61,8 @@ def expval(state: LowRankState, observable) -> Float[Array, ""]:
     """<O> = Tr(L^dagger O L) for a Pauli string, a weighted Pauli sum or a small dense matrix."""
     state = _check_state(state)
     obs = as_observable(observable, state.num_wires)
+    if state.rho is not None:
+        return ONE_DEVICE.read(readout.dense_expval, state.rho, obs, state.num_wires)
     if isinstance(obs, DenseObservable):
         state = _localize(state, obs.wires)
     placement, perm, g = _where(state)
@@ -86,6 +91,8 @@ def sample(
         raise CircuitError(f"shots must be a positive integer, got {shots!r}")
     n = state.num_wires
     wires = tuple(range(n)) if wires is None else check_wires(wires, n)
+    if state.rho is not None:
+        return ONE_DEVICE.read(readout.dense_sample, state.rho, int(shots), key, wires, n)
     placement, perm, g = _where(state)
     if g:
         if state.batched:
@@ -106,12 +113,16 @@ def counts(bits) -> dict[str, int]:
 def purity(state: LowRankState) -> Float[Array, ""]:
     """Tr(rho^2) = ||L^dagger L||_F^2 (of the stored, unrenormalised state)."""
     state = _check_state(state)
+    if state.rho is not None:
+        return ONE_DEVICE.read(readout.dense_purity, state.rho)
     return _where(state)[0].read(readout.purity, state.L)
 
 
 def trace(state: LowRankState) -> Float[Array, ""]:
     """Tr(rho) = ||L||_F^2 = 1 - discarded up to round-off."""
     state = _check_state(state)
+    if state.rho is not None:
+        return ONE_DEVICE.read(readout.dense_trace, state.rho)
     return _where(state)[0].read(readout.trace, state.L)
 
 
@@ -123,6 +134,18 @@ def fidelity(state: LowRankState, other) -> Float[Array, ""]:
     """
     state = _check_state(state)
     placement, perm, g = _where(state)
+    if isinstance(other, LowRankState) and (state.rho is not None or other.rho is not None):
+        if other.num_wires != state.num_wires:
+            raise CircuitError(f"fidelity between {state.num_wires} and {other.num_wires} wires")
+        a, b = _factor(state), _factor(other)
+        m = jnp.matmul(a.conj().T, b.astype(a.dtype), precision="highest")
+        return jnp.sum(jnp.linalg.svd(m, compute_uv=False)) ** 2
+    if state.rho is not None:
+        psi = jnp.asarray(other)
+        if psi.shape != (state.dim,):
+            raise ObservableError(f"fidelity needs a LowRankState or a state vector of length "
+                                  f"{state.dim}, got shape {psi.shape}")
+        return ONE_DEVICE.read(readout.dense_amplitude, state.rho, rows=(psi,))
     if isinstance(other, LowRankState):
         if other.num_wires != state.num_wires:
             raise CircuitError(f"fidelity between {state.num_wires} and {other.num_wires} wires")
@@ -141,9 +164,18 @@ def fidelity(state: LowRankState, other) -> Float[Array, ""]:
     return placement.read(readout.amplitude, state.L, rows=(placement.physical(psi, perm),))
 
 
+def _factor(state: LowRankState):
+    """A factor of rho in wire order: L (gathered), or a root of a dense rho."""
+    if state.rho is not None:
+        return ONE_DEVICE.read(readout.dense_root, state.rho)
+    return state.L if state.layout is None else state.layout.placement.gather(state).L
+
+
 def to_density_matrix(state: LowRankState) -> jnp.ndarray:
     """The dense rho = L L^dagger, for at most 14 wires (4^14 entries)."""
     state = _check_state(state)
+    if state.rho is not None:
+        return state.rho
     if state.num_wires > MAX_DENSE_WIRES:
         raise ResourceError(
             f"to_density_matrix is limited to {MAX_DENSE_WIRES} wires (4^n entries); this state has "

@@ -139,3 +139,49 @@ def amplitude(L, coll, psi):
     """<psi|rho|psi> = ||psi^dagger L||^2 for this block of psi (same row order as L)."""
     amp = coll.psum(jnp.matmul(psi.conj().astype(L.dtype), L, precision=_HIGHEST))
     return sq_norm(amp)
+
+
+# ---- the dense representation: rho itself (lretjax.engine.dense), on one device ----------------
+
+
+def dense_expval(rho, coll, obs, n: int):
+    """Tr(O rho) for a PauliSum or a DenseObservable."""
+    if isinstance(obs, DenseObservable):
+        return jnp.real(jnp.trace(apply_matrix(rho, obs.matrix.astype(rho.dtype), obs.wires, n)))
+    vals = jnp.stack([jnp.real(jnp.trace(apply_pauli(rho, p, n))) for p in obs.paulis])
+    return jnp.sum(obs.coeffs.astype(vals.dtype) * vals)
+
+
+def dense_marginal(rho, coll, wires: Sequence[int], n: int):
+    """Probabilities of ``wires`` (first wire high) from the diagonal of rho."""
+    p = jnp.real(jnp.diagonal(rho)).reshape((2,) * n)
+    drop = tuple(w for w in range(n) if w not in wires)
+    t = jnp.sum(p, axis=drop) if drop else p
+    order = sorted(wires)
+    return jnp.transpose(t, [order.index(w) for w in wires]).reshape(-1)
+
+
+def dense_sample(rho, coll, shots: int, key, wires: Sequence[int], n: int):
+    p = dense_marginal(rho, coll, wires, n)
+    idx = jax.random.choice(key, p.shape[0], shape=(shots,), p=p / jnp.sum(p))
+    return (idx[:, None] >> jnp.arange(len(wires) - 1, -1, -1)) & 1
+
+
+def dense_purity(rho, coll):
+    return sq_norm(rho)
+
+
+def dense_trace(rho, coll):
+    return jnp.real(jnp.trace(rho))
+
+
+def dense_amplitude(rho, coll, psi):
+    """<psi|rho|psi>."""
+    psi = psi.astype(rho.dtype)
+    return jnp.real(jnp.vdot(psi, jnp.matmul(rho, psi, precision=_HIGHEST)))
+
+
+def dense_root(rho, coll):
+    """A factor R with rho = R R^dagger (from rho's eigendecomposition; small n)."""
+    lam, u = jnp.linalg.eigh(rho)
+    return u * jnp.sqrt(jnp.clip(lam, 0.0)).astype(rho.dtype)

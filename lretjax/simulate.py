@@ -27,15 +27,17 @@ import numpy as np
 from . import health
 from .circuit import Circuit, real_value_problem
 from .engine import LOCAL, ONE_DEVICE, Carry, Schedule, Settings, build, drive, evolve, start_carry
+from .engine.dense import continue_dense, prefer_dense
 from .engine.loop import HealthFailure, replay
 from .engine.step import CHANNEL_CHECK, WHY, check_settings
 from .errors import CircuitError, ParameterError, SimulationConfigError
 from .health import Checks
 from .ops.inner import sq_norm
-from .resources import check_fits
+from .resources import available_bytes, check_fits
 from .state import History, LowRankState, as_state, zero_state
 
 DEFAULT_MAX_RANK = 64
+REPRESENTATIONS = ("auto", "low-rank", "dense")
 
 # Eager segments end at least this often (in steps), where L may narrow to a smaller rank. Fixed,
 # so progress reports and checkpoints never change the widths (and results stay bit-identical).
@@ -52,6 +54,7 @@ def simulate(
     *,
     max_rank: int = DEFAULT_MAX_RANK,
     epsilon: float = 0.0,
+    tolerance: float | None = None,
     initial_state=None,
     progress: Callable[[int, int], None] | None = None,
     checks: bool | Checks | None = None,
@@ -60,6 +63,7 @@ def simulate(
     checkpoint_dir: str | os.PathLike | None = None,
     record: bool = False,
     remat: bool = False,
+    representation: str = "auto",
     mesh=None,
 ) -> LowRankState:
     """Run ``circuit`` on |0...0> (or ``initial_state``) and return the low-rank state.
@@ -70,6 +74,11 @@ def simulate(
       max_rank: static cap on the number of columns of L.
       epsilon: after each channel, drop the smallest eigenvalues whose sum is at most
         epsilon times the trace.
+      tolerance: instead of ``epsilon``, a bound on the final state's discarded weight, hence
+        on its trace distance to the exact state: each channel may drop what is left of the
+        budget divided by the channels still to come (what one channel does not spend, later
+        ones may). Holds whenever ``max_rank`` does not force more; the result's
+        ``discarded`` says what was spent.
       initial_state: a LowRankState, a state vector or a factor L.
       progress: called as progress(ops_done, ops_total) about a hundred times in a run.
       checks: numerical health checks (``lretjax.health``): None = on for concrete inputs, off
@@ -85,6 +94,13 @@ def simulate(
       remat: under ``jax.grad`` (traced path), recompute the loop's steps in about sqrt(steps)
         chunks in the backward pass instead of storing every step's factors: memory of
         O(sqrt(ops)) states for one more forward evaluation.
+      representation: ``"auto"`` continues with the dense density matrix (exact: nothing more
+        is truncated; ``state.L`` is then None and ``state.rho`` holds it) once that is
+        noticeably cheaper than the low-rank factor at its current width and rho fits in memory
+        (``lretjax.engine.dense``); ``"low-rank"`` never does; ``"dense"`` runs dense from the
+        start. The state says which (``state.representation``). Dense runs need one device;
+        under tracing, and with ``record``, ``renormalize``, ``remat`` or checkpoints, "auto"
+        stays low-rank.
       mesh: a ``jax.sharding.Mesh`` (``lretjax.distributed.make_mesh``) to shard L's rows over;
         the state's ``layout`` then says where L lives, and every reader accepts it.
 
@@ -102,26 +118,44 @@ def simulate(
         return simulate_sharded(circuit, params, mesh=mesh, max_rank=max_rank, epsilon=epsilon,
                                 initial_state=initial_state, checkpoint_dir=checkpoint_dir,
                                 progress=progress)
-    circuit, state = _prepare(circuit, params, max_rank, epsilon, initial_state)
-    traced = _is_traced((circuit, state, epsilon))
+    check_settings(max_rank, epsilon, tolerance)
+    circuit, state = _prepare(circuit, params, max_rank, epsilon, initial_state,
+                              symbolic=representation != "dense")
+    values = params if circuit.parameters else None
+    traced = _is_traced((circuit, state, epsilon, values))
     checks = health.as_checks(checks, traced)
     if not isinstance(renormalize, bool):
         raise SimulationConfigError(f"renormalize must be True or False, got {renormalize!r}")
     ckpt = _checkpoint_settings(checkpoint_every, checkpoint_dir, traced)
-    schedule = build(circuit, dtype=state.L.dtype)
+    if representation not in REPRESENTATIONS:
+        raise SimulationConfigError(
+            f"representation must be one of {REPRESENTATIONS}, got {representation!r}")
+    if representation == "dense" and (record or renormalize or remat or ckpt):
+        raise SimulationConfigError("representation='dense' does not record, renormalize, rematerialise "
+                                    "or checkpoint; use the low-rank representation for those")
+    dense = representation == "dense" or (representation == "auto" and not (record or renormalize or remat
+                                                                             or ckpt))
+    schedule = build(circuit, dtype=state.L.dtype, params=values)
     settings = Settings(int(max_rank), 0, checks=checks, check_all=traced, renormalize=renormalize,
-                        record=bool(record), remat=bool(remat))
+                        record=bool(record), remat=bool(remat),
+                        tolerance=max(schedule.num_channels, 1) if tolerance is not None else 0)
     carry = start_carry(state.L, state.discarded, state.rank,
                         channels=schedule.num_channels if record else 0)
     real = jnp.finfo(state.L.dtype).dtype
-    eps = jnp.asarray(epsilon, real)
+    eps = jnp.asarray(epsilon if tolerance is None else tolerance, real)
     if traced:
         trace0 = sq_norm(state.L)
-        carry = evolve(schedule, carry, eps, trace0, settings, LOCAL)
+        # Under tracing the representation must be fixed before any number is known: "auto"
+        # stays low-rank (a dense backward pass would store 4^n entries per op).
+        split = 0 if representation == "dense" else None
+        carry = evolve(schedule, carry, eps, trace0, settings, LOCAL, stop=split)
         if checks is not None:
             _traced_failure(carry, schedule)
+        if split is not None:
+            return _dense_result(circuit, schedule, carry, split, eps, trace0, traced=True)
         return _result(carry, schedule, circuit.num_wires)
-    run = _Eager(circuit, schedule, settings, float(epsilon), progress, ckpt, trace0=_trace_of(state.L))
+    run = _Eager(circuit, schedule, settings, float(epsilon if tolerance is None else tolerance), progress,
+                 ckpt, trace0=_trace_of(state.L), dense=representation if dense else None)
     return run.go(carry, 0)
 
 
@@ -163,18 +197,25 @@ def resume(
     ckpt = _checkpoint_settings(every, directory, False)
     schedule = build(circuit, dtype=L.dtype)
     settings = Settings(int(meta["max_rank"]), 0, checks=health.as_checks(checks, False),
-                        renormalize=meta["renormalize"])
+                        renormalize=meta["renormalize"], tolerance=int(meta.get("tolerance_channels", 0)))
     run = _Eager(circuit, schedule, settings, meta["epsilon"], progress, ckpt, trace0=meta["trace0"])
     carry = start_carry(L, jnp.asarray(ck.discarded), int(ck.rank), slack=meta["slack"])
     return run.go(carry, ck.ops_done)
 
 
-def _prepare(circuit, params, max_rank, epsilon, initial_state, *, allocate: bool = True):
-    """Validate everything at the front door; bind parameters; check memory; build the state."""
+def _prepare(circuit, params, max_rank, epsilon, initial_state, *, allocate: bool = True,
+             symbolic: bool = False):
+    """Validate everything at the front door; bind parameters; check memory; build the state.
+
+    ``symbolic``: a traced parameter vector is checked but not bound; the schedule then reads
+    every symbol from it in one gather per gate name (``engine.build(params=...)``), instead of a
+    traced slice per op."""
     if not isinstance(circuit, Circuit):
         raise CircuitError(f"simulate expects a lretjax.Circuit, got {type(circuit).__name__}")
     check_settings(max_rank, epsilon)
-    if params is not None:
+    if params is not None and symbolic and _is_traced(params) and not isinstance(params, dict):
+        circuit.check_vector(params)
+    elif params is not None:
         _check_param_values(params)
         circuit = circuit.bind(params)
     elif circuit.parameters:
@@ -222,6 +263,12 @@ def _trace_of(L) -> float:
     return float(health.sq_norm(L))
 
 
+def _dense_result(circuit, schedule, carry, step, eps, trace0, *, traced: bool) -> LowRankState:
+    rho, discarded = continue_dense(circuit, schedule, carry, step, eps, trace0, traced=traced)
+    n = circuit.num_wires
+    return LowRankState(None, discarded, jnp.asarray(2**n, jnp.int32), n, rho=rho)
+
+
 def _result(carry: Carry, schedule: Schedule, num_wires: int) -> LowRankState:
     history = None
     if carry.history[0].shape[0]:
@@ -267,9 +314,10 @@ class _Eager:
     """One eager run on the engine's ``drive``: progress, checkpoints and the health checks'
     replay (naming the op that broke a check) hang on its segment boundaries."""
 
-    def __init__(self, circuit, schedule, settings, epsilon, progress, ckpt, *, trace0):
+    def __init__(self, circuit, schedule, settings, epsilon, progress, ckpt, *, trace0, dense=None):
         self.circuit, self.schedule, self.settings = circuit, schedule, settings
         self.epsilon, self.progress, self.ckpt, self.trace0 = epsilon, progress, ckpt, trace0
+        self.dense = dense  # None, "auto" or "dense"
 
     def go(self, carry: Carry, start: int) -> LowRankState:
         total = self.schedule.num_steps
@@ -284,12 +332,38 @@ class _Eager:
         try:
             carry = drive(self.schedule, carry, eps, trace0, self.settings, ONE_DEVICE, start=start,
                           boundaries=sorted(bounds), narrow_every=NARROW_EVERY,
-                          on_boundary=self._boundary)
+                          on_boundary=self._boundary, leave=self._leave if self.dense else None)
         except HealthFailure as e:
             raise self._named(e.failure, eps, trace0) from None
+        step = int(carry.halt)
+        if step >= 0:  # the rest is cheaper on rho
+            state = _dense_result(self.circuit, self.schedule, carry, step, eps, trace0, traced=False)
+            if self.settings.checks is not None:
+                self._check_dense(state)
+        else:
+            state = _result(carry, self.schedule, self.circuit.num_wires)
         if self.progress is not None and start < total:
             self.progress(total, total)
-        return _result(carry, self.schedule, self.circuit.num_wires)
+        return state
+
+    def _leave(self, step: int, width: int) -> bool:
+        """Whether to go on with rho from ``step``, L being about to be ``width`` wide."""
+        if self.dense == "dense":
+            return True
+        return prefer_dense(self.schedule, step, width, jnp.dtype(self.schedule.tables.stacks[0].dtype)
+                            if self.schedule.tables.stacks else jnp.result_type(complex), available_bytes())
+
+    def _check_dense(self, state: LowRankState) -> None:
+        """The dense part's health check: rho finite, its trace Tr(rho_0) - discarded."""
+        tr = float(state.trace())
+        expected = self.trace0 - float(state.discarded)
+        eps = health.eps_of(state.dtype)
+        checks = self.settings.checks
+        budget = eps * (checks.drift_floor + checks.drift_per_op * len(self.circuit.ops))
+        failure = health.check_state(tr, expected, budget)
+        if failure is not None:
+            last = len(self.circuit.ops) - 1
+            raise failure.error(last, self.circuit.ops[last])
 
     def _boundary(self, i: int, carry: Carry) -> None:
         total = self.schedule.num_steps
@@ -331,6 +405,7 @@ class _Eager:
             "circuit": ckpt_io.circuit_fingerprint(self.circuit),
             "max_rank": int(self.settings.max_rank), "epsilon": self.epsilon,
             "renormalize": self.settings.renormalize, "checkpoint_every": every,
+            "tolerance_channels": self.settings.tolerance,
             "trace0": self.trace0, "slack": float(carry.slack),
             "dtype": str(L.dtype), "lretjax": __version__, "jax": jax.__version__,
             "backend": jax.default_backend(),

@@ -67,14 +67,22 @@ class LowRankState:
       layout: where L's rows live (static): None for one device in wire order; else a
         ``Layout`` (rows sharded over a mesh or MPI processes, in physical order). A state from
         a mesh may carry a leading batch axis (one simulation per parameter vector).
+      rho: the dense density matrix (2^n x 2^n), when the run continued in the dense
+        representation (``lretjax.engine.dense``); L is then None. Every reader accepts both.
     """
 
-    L: Complex[Array, "dim width"]
+    L: Complex[Array, "dim width"] | None
     discarded: Float[Array, ""]
     rank: Int[Array, ""]
     num_wires: int
     history: History | None = None
     layout: Layout | None = None
+    rho: Complex[Array, "dim dim"] | None = None
+
+    @property
+    def representation(self) -> str:
+        """"dense" when the state is rho itself, else "low-rank"."""
+        return "low-rank" if self.rho is None else "dense"
 
     @property
     def dim(self) -> int:
@@ -82,8 +90,12 @@ class LowRankState:
 
     @property
     def width(self) -> int:
-        """Static column count of L (at least ``rank``)."""
-        return self.L.shape[-1]
+        """Static column count of L (at least ``rank``); 2^n for a dense state."""
+        return self.dim if self.L is None else self.L.shape[-1]
+
+    @property
+    def dtype(self):
+        return (self.L if self.L is not None else self.rho).dtype
 
     @property
     def perm(self) -> tuple[int, ...]:
@@ -103,10 +115,10 @@ class LowRankState:
     @property
     def batched(self) -> bool:
         """A leading batch axis: one simulation per parameter vector (sharded runs)."""
-        return self.L.ndim == 3
+        return self.L is not None and self.L.ndim == 3
 
     def trace(self) -> Float[Array, ""]:
-        if self.layout is not None:
+        if self.layout is not None or self.rho is not None:
             from .measure import trace
 
             return trace(self)
@@ -115,13 +127,15 @@ class LowRankState:
     def __repr__(self) -> str:
         where = "" if self.layout is None else (
             f", shards={2**self.layout.num_global}, perm={self.perm}, swaps={self.swaps}")
+        if self.rho is not None:
+            where += ", dense"
         try:
             if self.batched:
                 return (f"LowRankState(num_wires={self.num_wires}, batch={self.L.shape[0]}, "
-                        f"width={self.width}, dtype={self.L.dtype}{where})")
+                        f"width={self.width}, dtype={self.dtype}{where})")
             return (
                 f"LowRankState(num_wires={self.num_wires}, rank={int(self.rank)}, "
-                f"width={self.width}, discarded={float(self.discarded):.3e}, dtype={self.L.dtype}"
+                f"width={self.width}, discarded={float(self.discarded):.3e}, dtype={self.dtype}"
                 f"{where})"
             )
         except (TypeError, jax.errors.ConcretizationTypeError):
@@ -129,7 +143,8 @@ class LowRankState:
 
 
 jax.tree_util.register_dataclass(
-    LowRankState, data_fields=["L", "discarded", "rank", "history"], meta_fields=["num_wires", "layout"]
+    LowRankState, data_fields=["L", "discarded", "rank", "history", "rho"],
+    meta_fields=["num_wires", "layout"]
 )
 
 

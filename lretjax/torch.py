@@ -77,20 +77,20 @@ def _is_single(obs) -> bool:
 
 
 def _values_fn(circuit: Circuit, observables: Sequence, diff_method: str, max_rank: int,
-               epsilon: float) -> Callable[[jax.Array], jax.Array]:
+               epsilon: float, tolerance: float | None) -> Callable[[jax.Array], jax.Array]:
     """A JAX function params (P,) -> (K,), the values of the K observables, in params' dtype."""
     if diff_method == "backprop":
         obs = [as_observable(o, circuit.num_wires) for o in observables]
 
         def values(params):
             # One simulation serves every observable.
-            state = simulate(circuit.bind(params), max_rank=max_rank, epsilon=epsilon)
+            state = simulate(circuit, params, max_rank=max_rank, epsilon=epsilon, tolerance=tolerance)
             return jnp.stack([expval(state, o) for o in obs]).astype(params.dtype)
 
         return values
     # Parameter-shift gradients come from lretjax.grad (one custom_vjp per observable).
-    fs = [_grad.expval_fn(circuit, o, diff_method=diff_method, max_rank=max_rank, epsilon=epsilon)
-          for o in observables]
+    fs = [_grad.expval_fn(circuit, o, diff_method=diff_method, max_rank=max_rank, epsilon=epsilon,
+                          tolerance=tolerance) for o in observables]
 
     def values(params):
         return jnp.stack([f(params) for f in fs]).astype(params.dtype)
@@ -132,6 +132,7 @@ def expval_fn(
     diff_method: str = "backprop",
     max_rank: int = DEFAULT_MAX_RANK,
     epsilon: float = 0.0,
+    tolerance: float | None = None,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """``f(params) -> expectation values`` for torch, differentiable by ``torch.autograd``.
 
@@ -141,7 +142,7 @@ def expval_fn(
         strings, a PauliSum, ...) or a list of them.
       noise: optional ``NoiseModel`` (or ``Circuit -> Circuit``) applied to the circuit once, here.
       diff_method: "backprop" (JAX reverse mode) or "parameter-shift" (lretjax.grad's custom_vjp).
-      max_rank, epsilon: truncation settings, as in ``lretjax.simulate``.
+      max_rank, epsilon, tolerance: truncation settings, as in ``lretjax.simulate``.
 
     Returns:
       ``f(params)`` for a float32/float64 tensor of shape (P,) or (B, P) (a batch, vmapped in JAX);
@@ -152,7 +153,7 @@ def expval_fn(
         raise CircuitError(f"expval_fn expects a lretjax.Circuit, got {type(circuit).__name__}")
     if diff_method not in _grad.DIFF_METHODS:
         raise SimulationConfigError(f"diff_method must be one of {_grad.DIFF_METHODS}, got {diff_method!r}")
-    check_settings(max_rank, epsilon)
+    check_settings(max_rank, epsilon, tolerance)
     if noise is not None:
         circuit = noise.apply(circuit) if hasattr(noise, "apply") else noise(circuit)
     num_params = circuit.num_parameters
@@ -164,7 +165,7 @@ def expval_fn(
         raise SimulationConfigError("observables is empty: give at least one observable")
     for o in obs_list:  # errors now, with the user's spelling, rather than at first call
         as_observable(o, circuit.num_wires)
-    values = _values_fn(circuit, obs_list, diff_method, max_rank, epsilon)
+    values = _values_fn(circuit, obs_list, diff_method, max_rank, epsilon, tolerance)
 
     def build(batched: bool):
         fn = jax.vmap(values) if batched else values
@@ -221,7 +222,7 @@ class QuantumLayer(torch.nn.Module):
       weights: initial values of the trained parameters (default uniform in [0, 2 pi) from torch's
         generator, so ``torch.manual_seed`` makes it reproducible).
       dtype: of the trained parameters (default ``torch.get_default_dtype()``).
-      noise, diff_method, max_rank, epsilon: as in ``expval_fn``.
+      noise, diff_method, max_rank, epsilon, tolerance: as in ``expval_fn``.
 
     ``forward(x)`` takes (B, I) or (I,) inputs (I = number of inputs; with no inputs, call it with
     no argument) and returns (B, K) or (K,).
@@ -230,7 +231,7 @@ class QuantumLayer(torch.nn.Module):
     def __init__(self, circuit: Circuit, observables, *, inputs: Sequence[str] = (),
                  encoding: Circuit | None = None, weights=None, dtype: torch.dtype | None = None,
                  noise=None, diff_method: str = "backprop", max_rank: int = DEFAULT_MAX_RANK,
-                 epsilon: float = 0.0):
+                 epsilon: float = 0.0, tolerance: float | None = None):
         super().__init__()
         if not isinstance(circuit, Circuit):
             raise CircuitError(f"QuantumLayer expects a lretjax.Circuit, got {type(circuit).__name__}")
@@ -252,7 +253,7 @@ class QuantumLayer(torch.nn.Module):
                 f"inputs must be distinct parameter names of the circuit {list(names)}, got {list(inputs)}"
             )
         self.fn = expval_fn(circuit, observables, noise=noise, diff_method=diff_method,
-                            max_rank=max_rank, epsilon=epsilon)
+                            max_rank=max_rank, epsilon=epsilon, tolerance=tolerance)
         self.input_names = inputs
         self.weight_names = tuple(n for n in names if n not in inputs)
         # Position of every circuit parameter in cat([inputs, weights]).

@@ -95,6 +95,8 @@ def build(n, recipe, values):
 
 
 def rho_of(state: LowRankState) -> np.ndarray:
+    if state.representation == "dense":  # the run went on with rho itself (lretjax.engine.dense)
+        return np.asarray(state.rho)
     L = np.asarray(state.L)
     return L @ L.conj().T
 

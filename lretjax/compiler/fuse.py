@@ -10,6 +10,7 @@ under jit and gradients flow back to the gate parameters.
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 from ..circuit import UNITARY, Circuit, Op, Param, _from_trusted, _trusted
 
@@ -24,14 +25,17 @@ def _fusable(op: Op) -> bool:
 
 
 def embed(u, op_wires, block_wires):
-    """The matrix of ``u`` on ``op_wires`` as an operator on ``block_wires`` (first = high bit)."""
+    """The matrix of ``u`` on ``op_wires`` as an operator on ``block_wires`` (first = high bit).
+
+    NumPy in, NumPy out (nothing traced); anything else goes through jax.numpy."""
+    xp = np if isinstance(u, np.ndarray) else jnp
     k, g = len(block_wires), len(op_wires)
     pos = [block_wires.index(w) for w in op_wires]
     rest = [i for i in range(k) if i not in pos]
-    ut = jnp.asarray(u).reshape((2,) * (2 * g))
+    ut = xp.asarray(u).reshape((2,) * (2 * g))
     # Out axes of u become the op's wires; identity on the rest via an outer product.
-    eye = jnp.eye(2 ** (k - g), dtype=ut.dtype).reshape((2,) * (2 * (k - g)))
-    full = jnp.tensordot(ut, eye, axes=0)  # axes: u_out(g), u_in(g), e_out(k-g), e_in(k-g)
+    eye = xp.eye(2 ** (k - g), dtype=ut.dtype).reshape((2,) * (2 * (k - g)))
+    full = xp.tensordot(ut, eye, axes=0)  # axes: u_out(g), u_in(g), e_out(k-g), e_in(k-g)
     out_order = pos + rest
     src = list(range(g)) + list(range(2 * g, 2 * g + k - g))
     src_in = list(range(g, 2 * g)) + list(range(2 * g + k - g, 2 * k))
@@ -40,7 +44,7 @@ def embed(u, op_wires, block_wires):
         perm[b] = axis
     for axis, b in zip(src_in, out_order, strict=True):
         perm[k + b] = axis
-    return jnp.transpose(full, perm).reshape(2**k, 2**k)
+    return xp.transpose(full, perm).reshape(2**k, 2**k)
 
 
 def block_matrix(ops, wires):

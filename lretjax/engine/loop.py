@@ -257,7 +257,7 @@ class HealthFailure(Exception):
 def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, placement, *,
           start: int = 0, stop: int | None = None, boundaries: Sequence[int] = (),
           narrow_every: int = 0, on_boundary: Callable[[int, Carry], None] | None = None,
-          width: int | None = None) -> Carry:
+          width: int | None = None, leave: Callable[[int, int], bool] | None = None) -> Carry:
     """Run steps ``start``..``stop`` eagerly: L's width follows the rank actually kept.
 
     L starts at ``width`` (default: ``start_width``). A segment ends at each of ``boundaries``
@@ -265,6 +265,10 @@ def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, pla
     ``narrow_every``, where L narrows if its rank fits a quarter of it. Widths therefore never
     depend on ``boundaries``: a run with checkpoints equals one without, bit for bit. Raises
     ``HealthFailure`` when a health check fails.
+
+    ``leave(step, width)``, asked at the start and whenever L must widen, stops the run before
+    ``step`` when it says so (the caller goes on in another representation): the returned carry's
+    ``halt`` is then that step, else -1.
     """
     total = schedule.num_steps if stop is None else stop
     dim = 2**schedule.program.num_wires
@@ -274,6 +278,8 @@ def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, pla
     halting = dataclasses.replace(settings, halting=True)
     if width is None:
         width = start_width(schedule, carry.L.shape[-1], max_rank, start)
+    if leave is not None and leave(start, width):
+        return carry._replace(halt=jnp.asarray(start, jnp.int32))
     i, good = start, (start, carry, width)
     while i < total:
         end = next(s for s in stops if s > i)
@@ -290,6 +296,8 @@ def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, pla
         if halt >= 0:
             # A channel wanted more columns than L has: widen L and run that channel again.
             width = grown_width(need, width, max_rank, dim)
+            if leave is not None and leave(halt, width):
+                return carry
             carry = carry._replace(halt=jnp.asarray(-1, jnp.int32))
             i = halt
             continue

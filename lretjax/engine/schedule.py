@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from ..circuit import CHANNEL, GATE, Circuit, Op
+from ..circuit import CHANNEL, GATE, Circuit, Op, Param
 from ..gates import GATES
 from ..health import op_slack
 from ..noise.channels import CHANNELS
@@ -181,36 +181,55 @@ def _broadcasts(fn) -> bool:
         return False
 
 
-def _param_matrix(fn, num_params: int, ops: Sequence[Op]):
+def _column(col, values):
+    """One parameter slot of every op of a group, as one array: NumPy when concrete; with
+    ``values`` = (vector, {name: index}), symbols are one gather from the parameter vector (the
+    trace then grows with the number of gate names, not of ops)."""
+    real = jnp.result_type(float)
+    symbolic = [isinstance(v, Param) for v in col]
+    if not any(symbolic) and _is_concrete(col):
+        return np.asarray(col, dtype=float)
+    if values is not None and all(sym or _is_concrete(v) for sym, v in zip(symbolic, col, strict=True)):
+        vec, index = values
+        idx = np.asarray([index[v.name] if sym else 0 for sym, v in zip(symbolic, col, strict=True)])
+        coeff = np.asarray([v.coeff if sym else 0.0 for sym, v in zip(symbolic, col, strict=True)])
+        const = np.asarray([v.offset if sym else float(v) for sym, v in zip(symbolic, col, strict=True)])
+        gathered = jnp.asarray(coeff, real) * jnp.asarray(vec, real)[idx] + jnp.asarray(const, real)
+        return jnp.where(np.asarray(symbolic), gathered, jnp.asarray(const, real))
+    if any(symbolic):
+        raise ValueError("the circuit has symbolic parameters: bind them, or pass their values")
+    return jnp.stack([jnp.asarray(v, real) for v in col])
+
+
+def _param_matrix(fn, num_params: int, ops: Sequence[Op], values=None):
     """fn of each op's parameters, stacked over the ops: one call with the parameters as arrays
     (gate and channel functions broadcast over leading axes), in NumPy when they are concrete,
     so concrete circuits compile nothing here. A user's scalar function is mapped instead."""
     count = len(ops)
-    real = jnp.result_type(float)
-    cols = [[op.params[j] for op in ops] for j in range(num_params)]
+    cols = [_column([op.params[j] for op in ops], values) for j in range(num_params)]
     if not _broadcasts(fn):
         if num_params == 0:
             m = jnp.asarray(fn())
             return jnp.broadcast_to(m, (count,) + m.shape)
-        rows = jnp.stack([jnp.stack([jnp.asarray(v, real) for v in col]) for col in cols], axis=1)
+        rows = jnp.stack([jnp.asarray(col) for col in cols], axis=1)
         return jax.vmap(lambda row: fn(*(row[j] for j in range(num_params))))(rows)
     if num_params == 0:
         m = fn(xp=np)
         return np.broadcast_to(m, (count,) + m.shape)
-    if _is_concrete(cols):
-        return fn(*(np.asarray(col, dtype=float) for col in cols), xp=np)
-    return fn(*(jnp.stack([jnp.asarray(v, real) for v in col]) for col in cols))
+    if all(isinstance(col, np.ndarray) for col in cols):
+        return fn(*cols, xp=np)
+    return fn(*(jnp.asarray(col) for col in cols))
 
 
-def _group_stack(ops: Sequence[Op]) -> Array:
+def _group_stack(ops: Sequence[Op], values=None) -> Array:
     """The matrices (gates) or Kraus sets (channels) of ops of one kind and name."""
     first = ops[0]
     if first.kind == GATE:
         spec = GATES[first.name]
-        return _param_matrix(spec.matrix, spec.num_params, ops)
+        return _param_matrix(spec.matrix, spec.num_params, ops, values)
     if first.kind == CHANNEL:
         spec = CHANNELS[first.name]
-        return _param_matrix(spec.kraus, spec.num_params, ops)
+        return _param_matrix(spec.kraus, spec.num_params, ops, values)
     mats = [op.params[0] for op in ops]
     if _is_concrete(mats):
         return np.stack([np.asarray(m) for m in mats])
@@ -237,6 +256,7 @@ def build(
     num_global: int = 0,
     dtype=None,
     wires: str | None = None,
+    params=None,
 ) -> Schedule:
     """The schedule of ``circuit`` (its parameters bound; values concrete or traced).
 
@@ -246,11 +266,14 @@ def build(
         by default every op in order on its own wires.
       num_global: leading global bits of a sharded run.
       dtype: complex dtype of L (the matrices are cast to it).
+      params: values of ``circuit.parameters`` (a vector, may be traced) when the circuit is
+        left symbolic: every symbol becomes a gather from it, one per gate name.
       wires: ``"static"``: one compiled variant of a branch per wire set (elementwise passes,
         fastest to run); ``"data"``: wires as data, moved by row gathers (one variant per
         branch, fastest to compile when many wire sets share it); ``"auto"``: data for branches
         with more than ``STATIC_VARIANTS`` wire sets. Default: ``default_wires()``.
     """
+    values = None if params is None else (params, {name: i for i, name in enumerate(circuit.parameters)})
     policy = default_wires() if wires is None else wires
     if policy not in WIRE_POLICIES:
         raise ValueError(f"wires must be one of {WIRE_POLICIES}, got {wires!r}")
@@ -300,7 +323,7 @@ def build(
             continue
         parts, slot = [], 0
         for group, positions in members[key].items():
-            parts.append(_group_stack(group_ops[key][group]))
+            parts.append(_group_stack(group_ops[key][group], values))
             for j, pos in enumerate(positions):
                 code[pos, 2] = slot + j
             slot += len(positions)

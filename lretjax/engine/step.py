@@ -94,6 +94,10 @@ class Settings:
       record: write (rank, discarded) after every channel into ``Carry.history``.
       remat: under ``jax.grad``, recompute the steps in about sqrt(steps) chunks in the backward
         pass, storing only the chunks' first states (and every eigendecomposition).
+      tolerance: the number of channels when epsilon is a total budget (``simulate(...,
+        tolerance=)``): each channel may then drop what is left of it divided by the channels
+        still to come, so the accumulated discarded weight stays within it. 0: epsilon is the
+        per-channel fraction of the trace.
     """
 
     max_rank: int
@@ -104,22 +108,32 @@ class Settings:
     renormalize: bool = False
     record: bool = False
     remat: bool = False
+    tolerance: int = 0
 
 
-def check_settings(max_rank, epsilon) -> None:
-    """SimulationConfigError unless max_rank is a positive integer and epsilon lies in [0, 1)
-    (a traced epsilon passes: it is checked where it becomes concrete)."""
+def check_settings(max_rank, epsilon, tolerance=None) -> None:
+    """SimulationConfigError unless max_rank is a positive integer and epsilon (or the total
+    ``tolerance``, which excludes epsilon) lies in [0, 1) (traced values pass: they are checked
+    where they become concrete)."""
+    if tolerance is not None:
+        if not isinstance(epsilon, jax.core.Tracer) and epsilon != 0.0:
+            raise SimulationConfigError("give either epsilon (per channel) or tolerance (in total), not both")
+        _check_fraction("tolerance", tolerance)
     if isinstance(max_rank, bool) or not isinstance(max_rank, (int, np.integer)):
         raise SimulationConfigError(f"max_rank must be a positive integer, got {max_rank!r}")
     if max_rank < 1:
         raise SimulationConfigError(f"max_rank must be at least 1, got {max_rank}")
-    if not isinstance(epsilon, jax.core.Tracer):
+    _check_fraction("epsilon", epsilon)
+
+
+def _check_fraction(name: str, value) -> None:
+    if not isinstance(value, jax.core.Tracer):
         try:
-            e = float(epsilon)
+            e = float(value)
         except (TypeError, ValueError):
-            raise SimulationConfigError(f"epsilon must be a number in [0, 1), got {epsilon!r}") from None
+            raise SimulationConfigError(f"{name} must be a number in [0, 1), got {value!r}") from None
         if not 0.0 <= e < 1.0:
-            raise SimulationConfigError(f"epsilon must lie in [0, 1), got {epsilon!r}")
+            raise SimulationConfigError(f"{name} must lie in [0, 1), got {value!r}")
 
 
 class _Out(NamedTuple):
@@ -242,12 +256,16 @@ def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll,
         kraus = _row(stack, slot)
         if rho_route:
             S = stacked(sub, at, L, kraus)
+            if settings.tolerance:  # eps is this channel's share of the budget, in weight
+                eps = eps / jnp.maximum(sq_norm(S), jnp.finfo(eps.dtype).tiny)
             t = truncate(S, k, eps)
             new, d, r, wanted, trace = widen(t.L), t.discarded, t.rank, t.wanted, sq_norm(S)
             factor = None
         else:
             Lw = last(sub, at, L)
             G = channel_gram(Lw, kraus, psum)
+            if settings.tolerance:
+                eps = eps / jnp.maximum(jnp.real(jnp.trace(G)), jnp.finfo(eps.dtype).tiny)
             sel = select(G, k, eps)
             d, r, wanted, trace = sel.discarded, sel.rank, sel.wanted, jnp.real(jnp.trace(G))
             V = widen(sel.vectors)
@@ -324,14 +342,18 @@ def make_step(program: Program, tables: Tables, settings: Settings, coll, eps, t
 
     def step(carry: Carry, i, code=None) -> Carry:
         zero = carry.discarded - carry.discarded
+        budget = eps
+        if settings.tolerance:  # what is left of the budget, shared by the channels to come
+            left = jnp.maximum(eps - carry.discarded, 0.0)
+            budget = left / jnp.maximum(settings.tolerance - tables.channel[i], 1).astype(left.dtype)
         if code is None:
             b, sub, slot = tables.code[i, 0], tables.code[i, 1], tables.code[i, 2]
-            out = jax.lax.switch(b, fns, carry.L, carry.rank, zero, sub, slot, tables.wires[i], eps)
+            out = jax.lax.switch(b, fns, carry.L, carry.rank, zero, sub, slot, tables.wires[i], budget)
             m = tables.kraus_count[i]
             is_chan = m > 0
         else:  # an unrolled step: its branch and kind are known here
             b, sub, slot = (int(x) for x in code[0])
-            out = fns[b](carry.L, carry.rank, zero, sub, slot, tuple(int(w) for w in code[1]), eps)
+            out = fns[b](carry.L, carry.rank, zero, sub, slot, tuple(int(w) for w in code[1]), budget)
             m = int(code[2])
             is_chan = m > 0
         L, discarded = out.L, carry.discarded + out.discarded

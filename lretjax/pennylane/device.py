@@ -89,6 +89,7 @@ class LretDevice(Device):
       shots: None (analytic) or a number / shot vector.
       max_rank: static cap on the columns of L (see ``lretjax.simulate``).
       epsilon: relative eigenvalue weight dropped after each channel.
+      tolerance: instead of epsilon, a bound on the total discarded weight (``lretjax.simulate``).
       noise_model: a ``lretjax.NoiseModel`` (applied to every circuit, wires in device order) or
         a ``qml.NoiseModel`` (added as PennyLane's ``add_noise`` transform).
       seed: seed of the sampling keys (an int or None).
@@ -108,11 +109,12 @@ class LretDevice(Device):
         *,
         max_rank: int = DEFAULT_MAX_RANK,
         epsilon: float = 0.0,
+        tolerance: float | None = None,
         noise_model=None,
         seed: int | None = None,
         device_gradient: str = "backprop",
     ) -> None:
-        check_settings(max_rank, epsilon)
+        check_settings(max_rank, epsilon, tolerance)
         if device_gradient not in DEVICE_GRADIENTS:
             raise SimulationConfigError(
                 f"device_gradient must be one of {DEVICE_GRADIENTS}, got {device_gradient!r}"
@@ -126,7 +128,7 @@ class LretDevice(Device):
             )
         super().__init__(wires=wires, shots=shots)
         self.max_rank = int(max_rank)
-        self.epsilon = epsilon
+        self.epsilon, self.tolerance = epsilon, tolerance
         self.noise_model = noise_model
         self.device_gradient = device_gradient
         self._rng = np.random.default_rng(seed)
@@ -208,7 +210,8 @@ class LretDevice(Device):
 
     def _state(self, tape: QuantumScript):
         circuit, initial, index, n = self._circuit(tape)
-        state = simulate(circuit, max_rank=self.max_rank, epsilon=self.epsilon, initial_state=initial)
+        state = simulate(circuit, max_rank=self.max_rank, epsilon=self.epsilon, tolerance=self.tolerance,
+                         initial_state=initial, representation="low-rank")
         return state, index, n
 
     @staticmethod
@@ -348,7 +351,7 @@ class LretDevice(Device):
             for mp in tape.measurements:
                 f = expval_fn(
                     circuit, translate.observable(mp.obs, index, n), diff_method="parameter-shift",
-                    max_rank=self.max_rank, epsilon=self.epsilon,
+                    max_rank=self.max_rank, epsilon=self.epsilon, tolerance=self.tolerance,
                     noise=None if isinstance(noise, qml.NoiseModel) else noise,
                 )
                 g = jax.grad(f)(vec)
