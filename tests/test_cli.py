@@ -259,3 +259,36 @@ def test_unknown_subcommand_and_missing_json(tmp_path, capsys):
     bad.write_text('{"circuit": {"num_qubits": 1, "operations": []}, "config": {"max_rank": "lots"}}')
     assert main(["run", str(bad)]) == EXIT_INPUT
     assert "config.max_rank" in capsys.readouterr().err
+
+
+def test_second_run_compiles_nothing_with_the_cache(tmp_path):
+    """The persistent compilation cache: a second ``lretjax run`` of the same circuit, in a fresh
+    process, finds every program it needs on disk (the cache gains no entry); --no-cache leaves
+    the directory alone."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "bell.qasm"
+    path.write_text(BELL_NOISY)
+    cache = tmp_path / "cache"
+    cmd = [sys.executable, "-m", "lretjax", "run", str(path), "--noise", "depolarizing=0.05",
+           "--expval", "ZZI", "--shots", "100", "--json", "--cache-dir", str(cache)]
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+
+    def entries():
+        return sorted(p.name for p in cache.rglob("*") if p.is_file())
+
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert json.loads(first.stdout)["compilation_cache"] == str(cache)
+    filled = entries()
+    assert len(filled) >= 3  # the loop, the readers, ...
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert entries() == filled
+    assert json.loads(second.stdout)["expval"] == json.loads(first.stdout)["expval"]
+    off = tmp_path / "off"
+    run = subprocess.run(cmd[:-2] + ["--no-cache"], capture_output=True, text=True, timeout=300,
+                         env=dict(env, LRETJAX_CACHE_DIR=str(off)))
+    assert run.returncode == 0 and json.loads(run.stdout)["compilation_cache"] is None and not off.exists()
