@@ -80,6 +80,18 @@ def simulation_bytes(num_wires: int, max_rank: int, max_kraus: int, itemsize: in
     return estimate(num_wires, max_rank, max_kraus, itemsize).total
 
 
+def dense_bytes(num_wires: int, itemsize: int) -> int:
+    """Peak bytes of the dense representation: rho before and after a step, and a working copy."""
+    return 3 * 4**num_wires * itemsize
+
+
+def fits_dense(num_wires: int, dtype, *, device=None, available: int | None = None) -> bool:
+    """Whether the dense representation of ``num_wires`` wires fits in the free memory."""
+    have = available_bytes(device) if available is None else available
+    need = dense_bytes(num_wires, np.dtype(dtype).itemsize)
+    return num_wires <= 14 and (have is None or need <= SAFETY * have)
+
+
 def largest_rank_that_fits(num_wires: int, max_kraus: int, itemsize: int, budget: float) -> int:
     """The largest max_rank whose estimate is within ``budget`` bytes (0 if even rank 1 is not)."""
     lo, hi = 0, 2**num_wires

@@ -30,10 +30,10 @@ from .engine import LOCAL, ONE_DEVICE, Carry, Schedule, Settings, build, drive, 
 from .engine.dense import continue_dense, prefer_dense
 from .engine.loop import HealthFailure, replay
 from .engine.step import CHANNEL_CHECK, WHY, check_settings
-from .errors import CircuitError, ParameterError, SimulationConfigError
+from .errors import CircuitError, ParameterError, ResourceError, SimulationConfigError
 from .health import Checks
 from .ops.inner import sq_norm
-from .resources import available_bytes, check_fits
+from .resources import available_bytes, check_fits, fits_dense
 from .state import History, LowRankState, as_state, zero_state
 
 DEFAULT_MAX_RANK = 64
@@ -120,7 +120,7 @@ def simulate(
                                 progress=progress)
     check_settings(max_rank, epsilon, tolerance)
     circuit, state = _prepare(circuit, params, max_rank, epsilon, initial_state,
-                              symbolic=representation != "dense")
+                              symbolic=representation != "dense", dense=representation != "low-rank")
     values = params if circuit.parameters else None
     traced = _is_traced((circuit, state, epsilon, values))
     checks = health.as_checks(checks, traced)
@@ -204,7 +204,7 @@ def resume(
 
 
 def _prepare(circuit, params, max_rank, epsilon, initial_state, *, allocate: bool = True,
-             symbolic: bool = False):
+             symbolic: bool = False, dense: bool = False):
     """Validate everything at the front door; bind parameters; check memory; build the state.
 
     ``symbolic``: a traced parameter vector is checked but not bound; the schedule then reads
@@ -224,7 +224,13 @@ def _prepare(circuit, params, max_rank, epsilon, initial_state, *, allocate: boo
         )
     n = circuit.num_wires
     max_kraus = max((op.num_kraus for op in circuit.ops), default=1)
-    check_fits(n, min(max_rank, 2**n), max_kraus, jnp.result_type(complex))  # before allocating
+    try:  # before allocating anything
+        check_fits(n, min(max_rank, 2**n), max_kraus, jnp.result_type(complex))
+    except ResourceError:
+        # A run that may go on with rho needs no more than rho does: it leaves L before L would
+        # outgrow the memory (``_Eager._leave``).
+        if not (dense and fits_dense(n, jnp.result_type(complex))):
+            raise
     if not allocate:
         return circuit, None
     state = zero_state(n) if initial_state is None else as_state(initial_state, n)
@@ -347,11 +353,19 @@ class _Eager:
         return state
 
     def _leave(self, step: int, width: int) -> bool:
-        """Whether to go on with rho from ``step``, L being about to be ``width`` wide."""
+        """Whether to go on with rho from ``step``, L being about to be ``width`` wide: when rho is
+        cheaper, or L that wide would not fit in memory where rho does."""
         if self.dense == "dense":
             return True
-        return prefer_dense(self.schedule, step, width, jnp.dtype(self.schedule.tables.stacks[0].dtype)
-                            if self.schedule.tables.stacks else jnp.result_type(complex), available_bytes())
+        n = self.circuit.num_wires
+        stacks = self.schedule.tables.stacks
+        dtype = stacks[0].dtype if stacks else jnp.result_type(complex)
+        max_kraus = int(max(self.schedule.kraus_count.max(initial=1), 1))
+        try:
+            check_fits(n, width, max_kraus, dtype)
+        except ResourceError:
+            return fits_dense(n, dtype)
+        return prefer_dense(self.schedule, step, width, dtype, available_bytes())
 
     def _check_dense(self, state: LowRankState) -> None:
         """The dense part's health check: rho finite, its trace Tr(rho_0) - discarded."""

@@ -106,20 +106,41 @@ def _kraus_of(op):
     return m[None] if op.kind in (GATE, UNITARY) else m
 
 
+# Ops are fused into blocks of at most this many wires (superoperators on twice as many).
+BLOCK_WIRES = 2
+
+
+def _fused(ops, supers, start: int) -> list[tuple[tuple[int, ...], np.ndarray, int]]:
+    """Ops fused into blocks of at most ``BLOCK_WIRES`` wires: (wires, superoperator, first op).
+
+    An op joins the latest block touching any of its wires when the union stays small enough:
+    every later block shares no wire with it, so moving it before them changes nothing."""
+    blocks: list[list] = []  # [wires, superoperator, first op]
+    last: dict[int, int] = {}  # wire -> latest block touching it
+    for j, (op, s) in enumerate(zip(ops, supers, strict=True)):
+        b = max((last[w] for w in op.wires if w in last), default=-1)
+        if b >= 0 and len(set(blocks[b][0]) | set(op.wires)) <= BLOCK_WIRES:
+            wires, m, _ = blocks[b]
+            grown = list(wires) + [w for w in op.wires if w not in wires]
+            blocks[b][0], blocks[b][1] = grown, _embed(s, op.wires, grown) @ _embed(m, wires, grown)
+        else:
+            blocks.append([list(op.wires), s, start + j])
+            b = len(blocks) - 1
+        for w in op.wires:
+            last[w] = b
+    return [(tuple(w), m, first) for w, m, first in blocks]
+
+
 def build_dense(circuit: Circuit, start: int, dtype) -> Schedule:
     """The schedule of ops ``start``.. acting on vec(rho): superoperator gates on 2n wires."""
     n = circuit.num_wires
     ops = circuit.ops[start:]
-    blocks: list[tuple[tuple[int, ...], object, int]] = []  # (wires, superoperator, first op)
     kraus = [_kraus_of(op) for op in ops]
-    fuse = all(isinstance(k, np.ndarray) for k in kraus)
-    for j, op in enumerate(ops):
-        s = superoperator(kraus[j] if fuse else jnp.asarray(kraus[j]))
-        if fuse and blocks and set(op.wires) <= set(blocks[-1][0]):
-            wires, m, first = blocks[-1]
-            blocks[-1] = (wires, _embed(s, op.wires, wires) @ m, first)
-        else:
-            blocks.append((tuple(op.wires), s, start + j))
+    if all(isinstance(k, np.ndarray) for k in kraus):
+        blocks = _fused(ops, [superoperator(k) for k in kraus], start)
+    else:
+        blocks = [(tuple(op.wires), superoperator(jnp.asarray(k)), start + j)
+                  for j, (op, k) in enumerate(zip(ops, kraus, strict=True))]
     keys: dict[tuple, int] = {}
     subs: dict[int, dict[tuple, int]] = {}
     stacks: dict[int, list] = {}

@@ -1,0 +1,122 @@
+"""Noisy circuits end to end through ``simulate`` on one GPU, in passes over L per op.
+
+    PYTHONPATH=. python3 benchmarks/bench_gpu_e2e.py            # on a GPU machine
+    PYTHONPATH=. python3 benchmarks/bench_gpu_e2e.py --quick    # small sizes (CPU works too)
+
+Rows (each in a fresh process, so ``cold_s`` is what a new process pays):
+
+- the LRET paper family at depth 10, depolarizing 1e-3 after every gate, epsilon 1e-4, at
+  (n, r) = (16, 64), (20, 64), (24, 64), (26, 16): eager ``simulate`` warm time over
+  (ops x one copy pass of L at the final width, measured in the same process) = ``passes_per_op``;
+- the C++ LRET's publication benchmark: the paper family at depth 13, depolarizing 1e-3 after
+  every gate, epsilon 1e-4 (no rank cap below 1024), n = 14 and 18: time, final rank and
+  discarded weight (the C++ LRET reports 110 s at n = 14 and 3,363 s at n = 18 on a CPU);
+- n = 28 at r = 16: whether it runs (no dense density matrix of that size exists on any GPU).
+
+Writes benchmarks/results/gpu_e2e_<device>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+ROWS = [("family", 16, 64, 10), ("family", 20, 64, 10), ("family", 24, 64, 10), ("family", 26, 16, 10),
+        ("cpp_lret", 14, 1024, 13), ("cpp_lret", 18, 1024, 13), ("n28", 28, 16, 10)]
+QUICK = [("family", 10, 16, 4), ("cpp_lret", 8, 1024, 5)]
+
+
+def worker(spec: dict) -> dict:
+    import jax
+
+    sys.path.insert(0, str(HERE))
+    from bench_gpu import copy_time, rand_state
+    from families import lret_paper_circuit, with_gate_noise
+
+    import lretjax as lj
+
+    kind, n, r, depth = spec["kind"], spec["n"], spec["r"], spec["depth"]
+    circuit = with_gate_noise(lret_paper_circuit(n, depth), "depolarizing", 1e-3)
+    out = {"kind": kind, "n": n, "max_rank": r, "depth": depth, "ops": len(circuit.ops),
+           "device": str(jax.devices()[0])}
+
+    def run():
+        st = lj.simulate(circuit, max_rank=r, epsilon=1e-4, checks=False, representation="low-rank")
+        jax.block_until_ready(st.L)
+        return st
+
+    t = time.perf_counter()
+    try:
+        st = run()
+    except lj.ResourceError as e:
+        return {**out, "status": "does not fit", "error": str(e)[:300]}
+    out["cold_s"] = time.perf_counter() - t
+    warm = []
+    for _ in range(1 if n >= 24 else 2):
+        t = time.perf_counter()
+        st = run()
+        warm.append(time.perf_counter() - t)
+    out.update(warm_s=min(warm), rank=int(st.rank), width=st.width, discarded=float(st.discarded),
+               status="ok")
+    del st
+    copy_s, bandwidth = copy_time(*rand_state(n, r))
+    out.update(copy_pass_s=copy_s, copy_GBps=bandwidth / 1e9,
+               passes_per_op=out["warm_s"] / (out["ops"] * copy_s))
+    return out
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.worker:
+        spec = json.loads(a.worker)
+        with open(spec["result"], "w") as f:
+            json.dump(worker(spec), f)
+        return {}
+    import jax
+
+    rows = []
+    print(f"{'case':>9} {'n':>3} {'r':>5} {'ops':>5} {'cold s':>7} {'warm s':>8} {'rank':>5} "
+          f"{'discarded':>10} {'pass ms':>8} {'passes/op':>9}")
+    for kind, n, r, depth in QUICK if a.quick else ROWS:
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+            path = f.name
+        spec = {"kind": kind, "n": n, "r": r, "depth": depth, "result": path}
+        proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True,
+                              text=True, timeout=900)
+        if proc.returncode != 0:
+            row = {"kind": kind, "n": n, "max_rank": r, "status": "error", "error": proc.stderr[-1500:]}
+        else:
+            row = json.loads(Path(path).read_text())
+        os.unlink(path)
+        rows.append(row)
+        if row.get("status") == "ok":
+            print(f"{kind:>9} {n:3d} {r:5d} {row['ops']:5d} {row['cold_s']:7.2f} {row['warm_s']:8.3f} "
+                  f"{row['rank']:5d} {row['discarded']:10.2e} {row['copy_pass_s'] * 1e3:8.3f} "
+                  f"{row['passes_per_op']:9.2f}")
+        else:
+            print(f"{kind:>9} {n:3d} {r:5d}  {row['status']}: {row.get('error', '')[-200:]}")
+    command = " ".join(["python", "benchmarks/bench_gpu_e2e.py", *(argv or sys.argv[1:])])
+    result = {"meta": {"jax": jax.__version__, "device": str(jax.devices()[0]), "command": command,
+                       "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ")},
+              "rows": rows, "goals": {"passes_per_op": 2.5, "cold_s": 5.0, "n14_s": 1.0, "n18_s": 10.0}}
+    tag = jax.devices()[0].device_kind.replace(" ", "_")
+    text = json.dumps(result, indent=2)
+    for d in filter(None, [HERE / "results", os.environ.get("OUT")]):
+        Path(d).mkdir(parents=True, exist_ok=True)
+        Path(d, f"gpu_e2e_{tag}{'_quick' if a.quick else ''}.json").write_text(text)
+    return result
+
+
+if __name__ == "__main__":
+    main()
