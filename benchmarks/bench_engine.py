@@ -46,6 +46,19 @@ README_ARGS = ["--noise", "depolarizing=0.001", "--max-rank", "64", "--epsilon",
 # ------------------------------------------------------------------------------- the workers
 
 
+def first_and_warm(fn, repeats: int = 3) -> tuple[float, float, object]:
+    """Seconds of ``fn``'s first call, the best of ``repeats`` further calls, and the first result."""
+    t = time.perf_counter()
+    result = fn()
+    first = time.perf_counter() - t
+    warm = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        warm.append(time.perf_counter() - t)
+    return first, min(warm), result
+
+
 def _readme_circuit():
     from lretjax.cli import gate_noise_model
     from lretjax.io.qasm2 import load
@@ -74,15 +87,8 @@ def worker_readme(spec: dict) -> dict:
         jax.block_until_ready((probs, vals, bits))
         return state
 
-    t = time.perf_counter()
-    state = job()
-    first = time.perf_counter() - t
-    warm = []
-    for _ in range(3):
-        t = time.perf_counter()
-        job()
-        warm.append(time.perf_counter() - t)
-    out = {"import_s": t_import, "first_s": first, "warm_s": min(warm), "rank": int(state.rank),
+    first, warm, state = first_and_warm(job)
+    out = {"import_s": t_import, "first_s": first, "warm_s": warm, "rank": int(state.rank),
            "discarded": float(state.discarded), "dtype": str(state.dtype),
            "representation": state.representation}
     if spec.get("exact"):
@@ -115,16 +121,8 @@ def aer_readme(precision: str):
 def worker_aer(spec: dict) -> dict:
     out = {}
     for precision in ("double", "single"):
-        run = aer_readme(precision)
-        t = time.perf_counter()
-        run()
-        first = time.perf_counter() - t
-        warm = []
-        for _ in range(3):
-            t = time.perf_counter()
-            run()
-            warm.append(time.perf_counter() - t)
-        out[precision] = {"first_s": first, "warm_s": min(warm)}
+        first, warm, _ = first_and_warm(aer_readme(precision))
+        out[precision] = {"first_s": first, "warm_s": warm}
     return out
 
 
@@ -195,23 +193,10 @@ def worker_gpu(spec: dict) -> dict:
     def eager():
         return jax.block_until_ready(lj.simulate(circuit, max_rank=r, epsilon=1e-4).L)
 
-    t = time.perf_counter()
-    eager()
-    cold = time.perf_counter() - t
-    ts = []
-    for _ in range(2):
-        t = time.perf_counter()
-        eager()
-        ts.append(time.perf_counter() - t)
     jitted = jax.jit(lambda: lj.simulate(circuit, max_rank=r, epsilon=1e-4).L)
-    jax.block_until_ready(jitted())
-    tj = []
-    for _ in range(2):
-        t = time.perf_counter()
-        jax.block_until_ready(jitted())
-        tj.append(time.perf_counter() - t)
+    cold, warm, _ = first_and_warm(eager, repeats=2)
+    _, jit_s, _ = first_and_warm(lambda: jax.block_until_ready(jitted()), repeats=2)
     copy_s, bandwidth = copy_time(*rand_state(n, r))
-    warm, jit_s = min(ts), min(tj)
     return {"n": n, "r": r, "ops": len(circuit.ops), "cold_s": cold, "eager_s": warm, "jit_s": jit_s,
             "eager_over_jit": warm / jit_s, "copy_pass_s": copy_s, "copy_GBps": bandwidth / 1e9,
             "passes_per_op": warm / (len(circuit.ops) * copy_s), "device": str(jax.devices()[0])}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -205,3 +206,17 @@ def as_state(x, num_wires: int) -> LowRankState:
             raise CircuitError(f"initial state has trace {tr:.6g}, expected 1 (normalise it)")
     real = jnp.finfo(arr.dtype).dtype
     return LowRankState(arr, jnp.zeros((), real), jnp.asarray(arr.shape[1], jnp.int32), num_wires)
+
+
+def deprecated_state_alias(module: str, alias: str):
+    """A module ``__getattr__`` that keeps ``alias`` (an old per-layout state type) importable,
+    warning that every run now returns a :class:`LowRankState`."""
+
+    def __getattr__(name: str):
+        if name == alias:
+            warnings.warn(f"{alias} is deprecated: every run returns a LowRankState whose layout "
+                          "says where L lives", DeprecationWarning, stacklevel=2)
+            return LowRankState
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__

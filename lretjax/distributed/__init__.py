@@ -11,24 +11,16 @@ result is an ordinary ``LowRankState`` whose ``layout`` says where L lives, and 
 it needs mpi4jax).
 """
 
-import warnings
 
 from ..measure import expval, probabilities, purity, sample
+from ..state import deprecated_state_alias
 from .checkpoint import restore, save
 from .layout import Plan, plan_swaps
 from .mesh import make_mesh
 from .placement import MeshPlacement, gather, state_at
 from .sharded import comm_volume, simulate_sharded
 
-
-def __getattr__(name: str):
-    if name == "ShardedState":
-        warnings.warn("ShardedState is deprecated: a sharded run returns a LowRankState whose "
-                      "layout says where L lives", DeprecationWarning, stacklevel=2)
-        from ..state import LowRankState
-
-        return LowRankState
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = deprecated_state_alias(__name__, "ShardedState")
 
 
 __all__ = [

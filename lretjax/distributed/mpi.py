@@ -12,7 +12,6 @@ global/local swap is an ``mpi4jax.alltoall`` on the two-process communicator of 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -25,7 +24,7 @@ from ..engine import Settings, build, drive, resize, start_carry
 from ..engine.collectives import read
 from ..engine.step import check_settings
 from ..errors import CircuitError, ObservableError, ParameterError
-from ..state import Layout, LowRankState, as_state, complex_dtype
+from ..state import Layout, LowRankState, as_state, complex_dtype, deprecated_state_alias
 from .layout import plan_swaps
 from .mesh import _log2
 from .sharded import NARROW_EVERY
@@ -239,12 +238,7 @@ def gather(state: LowRankState, comm=None) -> LowRankState:
                         jnp.asarray(state.rank), n)
 
 
-def __getattr__(name: str):
-    if name == "MPIState":
-        warnings.warn("MPIState is deprecated: an MPI run returns a LowRankState whose layout says "
-                      "where L lives", DeprecationWarning, stacklevel=2)
-        return LowRankState
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = deprecated_state_alias(__name__, "MPIState")
 
 
 __all__ = ["simulate_mpi", "MPIPlacement", "MPICollectives", "expval", "probabilities", "sample",
