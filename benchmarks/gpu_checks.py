@@ -158,8 +158,8 @@ def check_gram():
 def check_gram_kernel():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from bench_gpu import copy_time, rand_state, timeit
+    from lretjax.kernels import gram_planes
 
-    from kernels import gram_planes
     from lretjax.noise.channels import depolarizing
     from lretjax.ops import channel, gram
     from lretjax.ops.inner import sq_norm

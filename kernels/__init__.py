@@ -1,4 +1,7 @@
-"""Pallas GPU kernels for lretjax (imported as ``lretjax.kernels``).
+"""Pallas GPU kernels for lretjax, installed as ``lretjax.kernels``.
+
+This folder sits at the top of the repository; ``pyproject.toml`` maps it into the package
+(``package-dir``), so it is imported as ``lretjax.kernels`` and only ``lretjax.ops`` imports it.
 
 Complex data travels as split real/imaginary float arrays: Pallas takes no complex dtypes.
 Every kernel runs on CPU with ``interpret=True`` for tests.

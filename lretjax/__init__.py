@@ -1,6 +1,8 @@
 """lretjax: noisy quantum circuits simulated in JAX as rho = L L^dagger with truncation."""
 
+from ._version import __version__ as __version__
 from .cache import enable_compilation_cache
+from .channels import CHANNELS
 from .circuit import Circuit, Op, Param
 from .errors import (
     CircuitError,
@@ -16,13 +18,10 @@ from .errors import (
 )
 from .gates import GATES, gate_matrix
 from .measure import counts, expval, fidelity, probabilities, purity, sample, to_density_matrix
-from .noise.channels import CHANNELS
 from .noise.model import NoiseModel
 from .observables import DenseObservable, PauliSum, dense_observable
 from .simulate import resume, simulate
 from .state import LowRankState
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Circuit", "Op", "Param", "simulate", "resume", "NumericalError", "LowRankState",

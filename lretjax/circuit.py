@@ -17,16 +17,16 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .errors import ChannelParameterError, CircuitError, NotUnitaryError, ParameterError
+from .channels import CHANNELS, channel_canonical_name, check_kraus
+from .errors import ChannelParameterError, CircuitError, ClassicalError, NotUnitaryError, ParameterError
 from .gates import GATES, canonical_name, gate_spec
-from .noise.channels import CHANNELS, channel_canonical_name, check_kraus
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,26 @@ class Param:
 
 
 GATE, CHANNEL, UNITARY, KRAUS = "gate", "channel", "unitary", "kraus"
+# A measurement writing a classical bit (dynamic circuits; ``lretjax.dynamic.lower`` turns it
+# into ops the engine runs).
+MEASURE = "measure"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """When a conditioned op acts: the classical ``bits`` read as an unsigned integer (``bits[0]``
+    the least significant, as in OpenQASM and Qiskit) equal ``value`` (or differ, ``equal=False``).
+
+    A condition on one bit is ``Condition((b,), 1)``; on a register, its bits in order.
+    """
+
+    bits: tuple[int, ...]
+    value: int
+    equal: bool = True
+
+    def __repr__(self) -> str:
+        bits = ",".join(map(str, self.bits))
+        return f"c[{bits}]{'==' if self.equal else '!='}{self.value}"
 
 
 @dataclass(frozen=True)
@@ -96,20 +116,45 @@ class Op:
     ``params`` holds numbers, JAX arrays (leaves of the circuit pytree) or ``Param`` symbols.
     For ``unitary`` the single parameter is the matrix; for ``kraus`` it is the stacked
     (m, d, d) Kraus operators.
+
+    ``checked`` says the op passed a Circuit's input checks (the builders set it), so a circuit
+    rebuilt from it (``bind``, unflattening, ``Circuit(n, other.ops)``) does not check it again.
+    It takes no part in comparisons.
+
+    Dynamic circuits add two static fields: a ``measure`` op (kind ``MEASURE``) writes the
+    outcome of its wire to the classical bit ``clbits[0]`` (its optional parameter is a 2x2
+    readout confusion matrix ``C[true, read]``); any gate or channel may carry a ``condition``
+    on classical bits. Such ops are lowered (``lretjax.dynamic.lower``) before the engine runs.
     """
 
     name: str
     wires: tuple[int, ...]
     params: tuple[Any, ...] = ()
     kind: str = GATE
+    checked: bool = field(default=False, compare=False, repr=False, kw_only=True)
+    clbits: tuple[int, ...] = field(default=(), kw_only=True)
+    condition: Condition | None = field(default=None, kw_only=True)
 
     @property
     def is_channel(self) -> bool:
         return self.kind in (CHANNEL, KRAUS)
 
     @property
+    def is_dynamic(self) -> bool:
+        """A measurement or a classically conditioned op: the engine runs it only once lowered."""
+        return self.kind == MEASURE or self.condition is not None
+
+    def _refuse_dynamic(self):
+        raise ClassicalError(
+            f"op {self!r} is a {'measurement' if self.kind == MEASURE else 'classically conditioned op'}: "
+            "lretjax.simulate runs static circuits; run dynamic ones with lretjax.classical.run "
+            "(or lower them first with lretjax.dynamic.lower)")
+
+    @property
     def num_kraus(self) -> int:
         """Factor by which this op multiplies the rank (1 for unitaries)."""
+        if self.is_dynamic:
+            self._refuse_dynamic()
         if self.kind == CHANNEL:
             return CHANNELS[self.name].num_kraus
         if self.kind == KRAUS:
@@ -117,7 +162,9 @@ class Op:
         return 1
 
     def matrix(self) -> jnp.ndarray:
-        """The unitary of a gate or user-unitary op."""
+        """The unitary of a gate or user-unitary op (its condition, if any, not included)."""
+        if self.kind == MEASURE:
+            self._refuse_dynamic()
         if self.kind == GATE:
             return GATES[self.name].matrix(*self.params)
         if self.kind == UNITARY:
@@ -133,10 +180,14 @@ class Op:
         return self.matrix()[None]
 
     def __repr__(self) -> str:
+        if self.kind == MEASURE:
+            return f"measure{list(self.wires)}->c{list(self.clbits)}"
         if self.kind in (UNITARY, KRAUS):
-            return f"{self.name}{list(self.wires)}"
-        ps = ", ".join(_fmt_param(p) for p in self.params)
-        return f"{self.name}({ps}){list(self.wires)}" if ps else f"{self.name}{list(self.wires)}"
+            base = f"{self.name}{list(self.wires)}"
+        else:
+            ps = ", ".join(_fmt_param(p) for p in self.params)
+            base = f"{self.name}({ps}){list(self.wires)}" if ps else f"{self.name}{list(self.wires)}"
+        return base if self.condition is None else f"if({self.condition!r}) {base}"
 
 
 def _fmt_param(p) -> str:
@@ -245,19 +296,24 @@ class Circuit:
 
     Wire 0 is the most significant bit of a basis index. Parameters may be numbers, JAX
     arrays (traced under jit/grad/vmap) or ``Param`` symbols bound later with ``bind``.
+
+    ``cregs`` declares classical registers (name -> size, in order; their bits are numbered
+    on in declaration order, as in OpenQASM) for dynamic circuits: ``measure`` writes a bit,
+    ``c_if`` conditions an op on bits or a register value (see docs/dynamic.md).
     """
 
-    __slots__ = ("num_wires", "ops")
+    __slots__ = ("num_wires", "ops", "cregs")
 
-    def __init__(self, num_wires: int, ops: Iterable[Op | Sequence] = ()):
+    def __init__(self, num_wires: int, ops: Iterable[Op | Sequence] = (), cregs=None):
         if isinstance(num_wires, bool) or not isinstance(num_wires, (int, np.integer)):
             raise CircuitError(f"num_wires must be an integer, got {num_wires!r}")
         if num_wires < 1:
             raise CircuitError(f"a circuit needs at least one wire, got num_wires={num_wires}")
         object.__setattr__(self, "num_wires", int(num_wires))
+        object.__setattr__(self, "cregs", _check_cregs(cregs))
         built: list[Op] = []
         for op in ops:
-            built.append(op if isinstance(op, Op) and _is_trusted(op) else self._make_op(op))
+            built.append(op if isinstance(op, Op) and op.checked else self._make_op(op))
         object.__setattr__(self, "ops", tuple(built))
 
     def __setattr__(self, *_):
@@ -266,6 +322,11 @@ class Circuit:
     # -- construction ---------------------------------------------------------------------------
 
     def _make_op(self, op) -> Op:
+        if isinstance(op, Op) and op.kind == MEASURE:
+            return self._measure_op(op.wires, op.clbits, op.params)
+        if isinstance(op, Op) and op.condition is not None:
+            inner = self._make_op(replace(op, condition=None, checked=False))
+            return self._conditioned(inner, op.condition)
         if isinstance(op, Op):
             name, wires, params = op.name, op.wires, op.params
             if op.kind == UNITARY:
@@ -309,24 +370,123 @@ class Circuit:
             raise CircuitError(f"{label}: channel strengths must be numbers or arrays, not symbols")
         if kind == CHANNEL and spec.check is not None and all(map(_is_concrete, params)):
             spec.check(*params)
-        return _trusted(Op(key, wires, params, kind))
+        return Op(key, wires, params, kind, checked=True)
 
     def _unitary_op(self, matrix, wires) -> Op:
         if _is_concrete(matrix):
             matrix = check_unitary(matrix, name=f"unitary on wires {_wire_list(wires)}")
         k = int(round(math.log2(np.shape(matrix)[0])))
         wires = _check_wires(wires, k, self.num_wires, f"unitary{_wire_list(wires)}")
-        return _trusted(Op("unitary", wires, (matrix,), UNITARY))
+        return Op("unitary", wires, (matrix,), UNITARY, checked=True)
 
     def _kraus_op(self, kraus, wires) -> Op:
         if _is_concrete(kraus):
             kraus = check_kraus(kraus, name=f"kraus on wires {_wire_list(wires)}")
         k = int(round(math.log2(np.shape(kraus)[-1])))
         wires = _check_wires(wires, k, self.num_wires, f"kraus{_wire_list(wires)}")
-        return _trusted(Op("kraus", wires, (kraus,), KRAUS))
+        return Op("kraus", wires, (kraus,), KRAUS, checked=True)
 
     def _append(self, op: Op) -> Circuit:
-        return _from_trusted(self.num_wires, self.ops + (op,))
+        return _from_trusted(self.num_wires, self.ops + (op,), self.cregs)
+
+    # -- classical bits (dynamic circuits) --------------------------------------------------------
+
+    @property
+    def num_clbits(self) -> int:
+        """Number of classical bits declared (all registers)."""
+        return sum(size for _, size in self.cregs)
+
+    def register_bits(self, name: str) -> tuple[int, ...]:
+        """The bits of register ``name``, least significant first."""
+        start = 0
+        for reg, size in self.cregs:
+            if reg == name:
+                return tuple(range(start, start + size))
+            start += size
+        raise ClassicalError(f"no classical register {name!r} (declared: "
+                             f"{[r for r, _ in self.cregs] or 'none'})")
+
+    @property
+    def is_dynamic(self) -> bool:
+        """Whether the circuit measures into classical bits or conditions ops on them."""
+        return any(op.is_dynamic for op in self.ops)
+
+    def creg(self, name: str, size: int) -> Circuit:
+        """Declare a classical register of ``size`` bits (numbered after those declared before)."""
+        return _from_trusted(self.num_wires, self.ops, _check_cregs(self.cregs + ((name, size),)))
+
+    def _bit(self, bit, label: str) -> int:
+        if isinstance(bit, tuple) and len(bit) == 2 and isinstance(bit[0], str):
+            regs = self.register_bits(bit[0])
+            i = bit[1]
+            if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < len(regs):
+                raise ClassicalError(f"{label}: bit {bit!r} is out of range for register "
+                                     f"{bit[0]!r} of {len(regs)} bit(s)")
+            return regs[int(i)]
+        if isinstance(bit, bool) or not isinstance(bit, (int, np.integer)):
+            raise ClassicalError(f"{label}: a classical bit is an integer or (register, index), got {bit!r}")
+        if not 0 <= bit < self.num_clbits:
+            raise ClassicalError(f"{label}: classical bit {bit} is not declared (the circuit has "
+                                 f"{self.num_clbits} bit(s); declare registers with cregs= or .creg)")
+        return int(bit)
+
+    def _measure_op(self, wires, clbits, params=()) -> Op:
+        wl = _wire_list(wires)
+        label = f"measure{wl}"
+        wires = _check_wires(wires, 1, self.num_wires, label)
+        if isinstance(clbits, (tuple, list)) and len(clbits) == 1 and not isinstance(clbits[0], str):
+            clbits = clbits[0]
+        bit = self._bit(clbits, f"{label}->{clbits!r}")
+        params = tuple(params)
+        if params:
+            if len(params) != 1 or np.shape(params[0]) != (2, 2):
+                raise ClassicalError(f"{label}: the optional parameter is a 2x2 readout confusion matrix")
+        return Op(MEASURE, wires, params, MEASURE, checked=True, clbits=(bit,))
+
+    def _condition(self, target, value, equal: bool, label: str) -> Condition:
+        if isinstance(target, Condition):
+            bits = tuple(self._bit(b, label) for b in target.bits)
+            value, equal = target.value, target.equal
+        elif isinstance(target, str):
+            bits = self.register_bits(target) if self.cregs else ()
+            if not bits:
+                raise ClassicalError(f"{label}: condition on undeclared register {target!r}")
+        elif isinstance(target, (list, tuple)) and not (len(target) == 2 and isinstance(target[0], str)):
+            bits = tuple(self._bit(b, label) for b in target)
+        else:
+            bits = (self._bit(target, label),)
+        if len(set(bits)) != len(bits) or not bits:
+            raise ClassicalError(f"{label}: a condition needs distinct bits, got {list(bits)}")
+        if isinstance(value, bool):
+            value = int(value)
+        if not isinstance(value, (int, np.integer)) or not 0 <= value < 2 ** len(bits):
+            raise ClassicalError(f"{label}: condition value {value!r} does not fit {len(bits)} bit(s)")
+        return Condition(bits, int(value), bool(equal))
+
+    def _conditioned(self, op: Op, condition) -> Op:
+        label = f"c_if on {op!r}"
+        if op.kind == MEASURE or op.condition is not None:
+            raise ClassicalError(f"{label}: only gates and channels can be conditioned, once")
+        cond = self._condition(condition, condition.value if isinstance(condition, Condition) else 0,
+                               True, label)
+        return replace(op, condition=cond, checked=True)
+
+    def measure(self, wire, clbit) -> Circuit:
+        """Measure ``wire`` in the computational basis into classical bit ``clbit`` (an index,
+        or ``(register, index)``); the wire keeps its post-measurement state."""
+        return self._append(self._measure_op(wire, clbit))
+
+    def c_if(self, target, value, op, wires=None, *params, equal: bool = True) -> Circuit:
+        """Append an op that acts only when classical ``target`` (a register name, a bit, or a
+        sequence of bits, least significant first) reads ``value`` (``!=`` with ``equal=False``).
+
+        ``op`` is a gate or channel name (then ``wires`` and ``params`` follow, as in ``add``)
+        or an ``Op``: ``c.c_if("c", 1, "x", 2)``, ``c.c_if(("c", 0), 1, "rx", 0, 0.3)``.
+        """
+        inner = self._make_op(op) if isinstance(op, Op) else self._named_op(op, wires, params)
+        label = f"c_if on {inner!r}"
+        cond = self._condition(target, value, equal, label)
+        return self._append(replace(inner, condition=cond, checked=True))
 
     def add(self, name: str, wires, *params) -> Circuit:
         """Append a gate or channel by name: ``c.add("crx", [0, 1], 0.3)``."""
@@ -346,7 +506,10 @@ class Circuit:
             raise CircuitError(
                 f"cannot compose a {other.num_wires}-wire circuit after a {self.num_wires}-wire one"
             )
-        return _from_trusted(self.num_wires, self.ops + other.ops)
+        if self.cregs and other.cregs and self.cregs != other.cregs:
+            raise ClassicalError(f"cannot compose circuits with different classical registers "
+                                 f"{list(self.cregs)} and {list(other.cregs)}")
+        return _from_trusted(self.num_wires, self.ops + other.ops, self.cregs or other.cregs)
 
     __add__ = compose
 
@@ -380,6 +543,13 @@ class Circuit:
                 f"bind: the circuit has {len(names)} parameter(s) {list(names)}, got {shape[0]} value(s)"
             )
 
+    def check_bound(self) -> None:
+        """ParameterError unless every symbol is bound (a run needs values: ``params=...``)."""
+        if self.parameters:
+            raise ParameterError(
+                f"the circuit has unbound parameters {list(self.parameters)}; pass params=..."
+            )
+
     def bind(self, values) -> Circuit:
         """Replace every symbol by its value: a sequence/array in ``parameters`` order, or a dict.
 
@@ -402,9 +572,9 @@ class Circuit:
         for op in self.ops:
             if any(isinstance(p, Param) for p in op.params):
                 params = tuple(p.resolve(table[p.name]) if isinstance(p, Param) else p for p in op.params)
-                op = Op(op.name, op.wires, params, op.kind)
+                op = replace(op, params=params, checked=True)
             ops.append(_trusted(op))
-        return _from_trusted(self.num_wires, tuple(ops))
+        return _from_trusted(self.num_wires, tuple(ops), self.cregs)
 
     # -- pytree -----------------------------------------------------------------------------------
 
@@ -418,18 +588,19 @@ class Circuit:
                 else:
                     slots.append(None)
                     leaves.append(p)
-            struct.append((op.name, op.wires, op.kind, tuple(slots)))
-        return leaves, (self.num_wires, tuple(struct))
+            struct.append((op.name, op.wires, op.kind, tuple(slots), op.clbits, op.condition))
+        return leaves, (self.num_wires, tuple(struct), self.cregs)
 
     @classmethod
     def tree_unflatten(cls, aux, leaves):
-        num_wires, struct = aux
+        num_wires, struct, cregs = aux
         it = iter(leaves)
         ops = tuple(
-            _trusted(Op(name, wires, tuple(next(it) if s is None else s for s in slots), kind))
-            for name, wires, kind, slots in struct
+            Op(name, wires, tuple(next(it) if s is None else s for s in slots), kind, checked=True,
+               clbits=clbits, condition=cond)
+            for name, wires, kind, slots, clbits, cond in struct
         )
-        return _from_trusted(num_wires, ops)
+        return _from_trusted(num_wires, ops, cregs)
 
     # -- inspection -------------------------------------------------------------------------------
 
@@ -442,32 +613,47 @@ class Circuit:
     def __repr__(self) -> str:
         body = ", ".join(repr(op) for op in self.ops[:12])
         more = f", ... ({len(self.ops) - 12} more)" if len(self.ops) > 12 else ""
-        return f"Circuit({self.num_wires}, [{body}{more}])"
+        regs = f", cregs={dict(self.cregs)}" if self.cregs else ""
+        return f"Circuit({self.num_wires}, [{body}{more}]{regs})"
 
     @property
     def num_channels(self) -> int:
         return sum(op.is_channel for op in self.ops)
 
 
-# Ops built and checked by a Circuit are marked so rebuilding (bind, unflatten, compose)
-# does not re-validate; the mark is the op's identity, so no state is shared between circuits.
-_TRUSTED_ATTR = "_lretjax_checked"
-
-
 def _trusted(op: Op) -> Op:
-    object.__setattr__(op, _TRUSTED_ATTR, True)
-    return op
+    """``op`` marked as checked (a new Op: ops are frozen), for builders that checked it."""
+    return op if op.checked else replace(op, checked=True)
 
 
-def _is_trusted(op: Op) -> bool:
-    return getattr(op, _TRUSTED_ATTR, False)
-
-
-def _from_trusted(num_wires: int, ops: tuple[Op, ...]) -> Circuit:
+def _from_trusted(num_wires: int, ops: tuple[Op, ...], cregs: tuple[tuple[str, int], ...] = ()) -> Circuit:
     c = object.__new__(Circuit)
     object.__setattr__(c, "num_wires", num_wires)
     object.__setattr__(c, "ops", ops)
+    object.__setattr__(c, "cregs", cregs)
     return c
+
+
+def _check_cregs(cregs) -> tuple[tuple[str, int], ...]:
+    """Classical registers as ((name, size), ...), checked: names distinct identifiers, sizes >= 1."""
+    if cregs is None:
+        return ()
+    items = list(cregs.items()) if isinstance(cregs, Mapping) else list(cregs)
+    out: list[tuple[str, int]] = []
+    for item in items:
+        try:
+            name, size = item
+        except (TypeError, ValueError):
+            raise ClassicalError(f"a classical register is (name, size), got {item!r}") from None
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ClassicalError(f"classical register name {name!r} is not an identifier")
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise ClassicalError(f"classical register {name!r}: size must be a positive integer, "
+                                 f"got {size!r}")
+        if any(name == n for n, _ in out):
+            raise ClassicalError(f"classical register {name!r} is declared twice")
+        out.append((name, int(size)))
+    return tuple(out)
 
 
 def _gate_method(name: str):

@@ -22,7 +22,7 @@ EXIT_OK, EXIT_BUG, EXIT_INPUT, EXIT_RESOURCE = 0, 1, 2, 3
 
 
 def _parse_noise(specs: list[str]) -> list[tuple[str, float]]:
-    from .noise.channels import CHANNELS, channel_canonical_name
+    from .channels import CHANNELS, channel_canonical_name
 
     out = []
     for spec in specs:
@@ -54,44 +54,13 @@ def gate_noise_model(noise: list[tuple[str, float]]):
     return model
 
 
-def _format(path: Path) -> str:
-    """'json', 'qasm3' or 'qasm2', from the extension (and the header of a .qasm file)."""
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        return "json"
-    if suffix == ".qasm3":
-        return "qasm3"
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            head = f.read(4096)
-    except OSError as e:
-        raise LretError(f"{path}: cannot read: {e}") from None
-    import re
-
-    body = re.sub(r"//[^\n]*|/\*.*?\*/", " ", head, flags=re.DOTALL)
-    m = re.search(r"OPENQASM\s+([0-9]+)", body)
-    return "qasm3" if m and m.group(1) == "3" else "qasm2"
-
-
 def load_job(path: str) -> tuple:
-    """(circuit, observables {label: observable}, config dict) of a circuit file, by extension:
-    ``.json`` LRET JSON, ``.qasm3`` OpenQASM 3, ``.qasm`` OpenQASM 2 or 3 (from its header)."""
-    p = Path(path)
-    if not p.is_file():
-        raise LretError(f"{path}: no such file")
-    kind = _format(p)
-    if kind == "json":
-        from .io.json_format import load_program
+    """(circuit, observables {label: observable}, config dict) of a circuit file: ``.json`` LRET
+    JSON, ``.qasm3`` OpenQASM 3, ``.qasm`` OpenQASM 2 or 3 from its header (``lretjax.io.read``)."""
+    from . import io
 
-        prog = load_program(p)
-        return prog.circuit, dict(prog.observables), prog.config
-    if kind == "qasm3":
-        from .io.qasm3 import load
-
-        return load(p), {}, {}
-    from .io.qasm2 import load
-
-    return load(p), {}, {}
+    f = io.read(path)
+    return f.circuit, dict(f.observables), f.config
 
 
 def _load_circuit(path: str):
@@ -334,15 +303,10 @@ def _compile(args) -> dict:
         out = out.circuit
     result["after"] = _stats_dict(analyze(out))
     if args.output:
-        suffix = Path(args.output).suffix.lower()
-        if suffix == ".json":
-            from .io.json_format import dump
-        elif suffix == ".qasm3" or out.parameters:
-            from .io.qasm3 import dump
-        else:
-            from .io.qasm2 import dump
+        from . import io
+
         try:
-            dump(out, args.output)
+            io.dump(out, args.output)
         except OSError as e:
             raise LretError(f"--output {args.output}: cannot write: {e.strerror or e}") from None
         result["output"] = args.output
@@ -439,7 +403,7 @@ def _info(args) -> dict:
 
     import jax
 
-    from . import __version__
+    from ._version import __version__
 
     def version(pkg: str) -> str | None:
         try:

@@ -19,6 +19,11 @@ class NotUnitaryError(CircuitError):
     """A user matrix given as a gate is not unitary."""
 
 
+class ClassicalError(CircuitError):
+    """Classical bits are misused: a measurement to an undeclared bit, a condition on a bit or
+    register that does not exist, a dynamic circuit given where only static ones run."""
+
+
 class NoiseError(LretError, ValueError):
     """A channel or noise model is malformed: not trace-preserving, probability out of range."""
 

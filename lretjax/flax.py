@@ -21,10 +21,14 @@ import jax.numpy as jnp
 from flax import nnx
 
 from .circuit import Circuit
-from .errors import CircuitError, ObservableError
+from .errors import CircuitError, ObservableError, SimulationConfigError
 from .measure import expval
 from .observables import as_observable
 from .simulate import DEFAULT_MAX_RANK, check_settings, simulate
+
+# The layer's circuit depends on the parameters through its gate matrices (not symbolic slots),
+# so parameter-shift, which shifts slots, is not offered here.
+LAYER_DIFF_METHODS = ("backprop", "adjoint")
 
 
 class QuantumLayer(nnx.Module):
@@ -38,6 +42,8 @@ class QuantumLayer(nnx.Module):
       reupload: encode the features again before every layer (more expressive classifiers).
       input_scale: features are multiplied by this before they become angles.
       max_rank, epsilon, tolerance: truncation settings, as in ``lretjax.simulate``.
+      diff_method: "backprop" (JAX reverse mode through the simulation) or "adjoint" (a backward
+        sweep that undoes the steps: memory independent of depth; ``lretjax.grad``).
       rngs: ``nnx.Rngs`` for the initial angles (uniform in [0, 2 pi)).
     """
 
@@ -53,6 +59,7 @@ class QuantumLayer(nnx.Module):
         max_rank: int = DEFAULT_MAX_RANK,
         epsilon: float = 0.0,
         tolerance: float | None = None,
+        diff_method: str = "backprop",
         rngs: nnx.Rngs,
     ):
         if isinstance(num_wires, bool) or not isinstance(num_wires, int) or num_wires < 1:
@@ -60,6 +67,10 @@ class QuantumLayer(nnx.Module):
         if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
             raise CircuitError(f"num_layers must be a positive integer, got {num_layers!r}")
         check_settings(max_rank, epsilon, tolerance)
+        if diff_method not in LAYER_DIFF_METHODS:
+            raise SimulationConfigError(
+                f"diff_method must be one of {LAYER_DIFF_METHODS}, got {diff_method!r}")
+        self.diff_method = diff_method
         if observables is None:
             observables = [f"Z{w}" for w in range(num_wires)]
         if isinstance(observables, str) or not len(observables):
@@ -91,7 +102,7 @@ class QuantumLayer(nnx.Module):
 
     def _single(self, x, weights):
         state = simulate(self.circuit(x, weights), max_rank=self.max_rank, epsilon=self.epsilon,
-                         tolerance=self.tolerance)
+                         tolerance=self.tolerance, adjoint=self.diff_method == "adjoint")
         return jnp.stack([expval(state, o) for o in self.observables])
 
     def __call__(self, x: jax.Array) -> jax.Array:

@@ -11,7 +11,7 @@ definition in NumPy, which the engine uses for concrete parameters (nothing to c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import jax.numpy as jnp
@@ -24,7 +24,7 @@ MatrixFn = Callable[..., jnp.ndarray]
 
 @dataclass(frozen=True)
 class GateSpec:
-    """What the simulator knows about a named gate.
+    """What the simulator knows about a named gate: every fact about it lives here.
 
     Attributes:
       name: canonical lower-case name.
@@ -33,6 +33,15 @@ class GateSpec:
       matrix: function of the parameters returning the (2^k, 2^k) unitary; parameters may be
         arrays over leading axes (one matrix per entry), and ``xp=np`` computes in NumPy.
       diagonal: the matrix is diagonal in the computational basis (the compiler commutes these).
+      spectra: per parameter, the eigenvalues of its generator G (U(t) = exp(-i t G) up to a
+        fixed unitary); the parameter-shift rule follows from their differences.
+      aliases: other spellings users bring (Qiskit, OpenQASM, PennyLane, LRET files); lower case.
+      qasm2: ``qelib1.inc`` names that read as this gate, the written one first; () when
+        qelib1 has none (the writer defines or decomposes it).
+      qasm3: ``stdgates.inc`` names (and the built-ins U, CX) that read as this gate, the
+        written one first; () when stdgates has none.
+      qiskit: Qiskit instruction names that read as this gate, the ``QuantumCircuit`` method
+        that writes it first.
     """
 
     name: str
@@ -40,6 +49,11 @@ class GateSpec:
     num_params: int
     matrix: MatrixFn
     diagonal: bool = False
+    spectra: tuple[tuple[float, ...], ...] = ()
+    aliases: tuple[str, ...] = ()
+    qasm2: tuple[str, ...] = ()
+    qasm3: tuple[str, ...] = ()
+    qiskit: tuple[str, ...] = ()
 
 
 def _c(x, xp=jnp):
@@ -149,66 +163,82 @@ _ECR = _SQ2 * np.array([[0, 0, 1, 1j], [0, 0, 1j, 1], [1, -1j, 0, 0], [-1j, 1, 0
 _SWAP = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
 _ISWAP = np.array([[1, 0, 0, 0], [0, 0, 1j, 0], [0, 1j, 0, 0], [0, 0, 0, 1]])
 
+# Eigenvalues of the generator G of a parameter, U(t) = exp(-i t G) up to a fixed unitary.
+_HALF = (-0.5, 0.5)  # Pauli rotations exp(-i t P / 2)
+_PHASE = (0.0, 1.0)  # diag(1, e^{i t}) and its controlled form
+_CTRL = (-0.5, 0.0, 0.5)  # controlled Pauli rotations: |1><1| (x) P / 2
+
+_SAME = object()  # the canonical name, for the qasm2 / qasm3 / qiskit names
+
+
+def _spec(name: str, num_wires: int, num_params: int, matrix: MatrixFn, *, diagonal: bool = False,
+          spectra=(), aliases=(), qasm2=_SAME, qasm3=_SAME, qiskit=_SAME) -> GateSpec:
+    """A GateSpec whose QASM and Qiskit names default to the canonical one (None: no such name)."""
+
+    def names(given) -> tuple[str, ...]:
+        return (name,) if given is _SAME else () if given is None else tuple(given)
+
+    return GateSpec(name, num_wires, num_params, matrix, diagonal, tuple(spectra), tuple(aliases),
+                    names(qasm2), names(qasm3), names(qiskit))
+
+
 _SPECS = [
-    GateSpec("id", 1, 0, _const(_I), diagonal=True),
-    GateSpec("x", 1, 0, _const(_X)),
-    GateSpec("y", 1, 0, _const(_Y)),
-    GateSpec("z", 1, 0, _const(_Z), diagonal=True),
-    GateSpec("h", 1, 0, _const(_H)),
-    GateSpec("s", 1, 0, _const(_S), diagonal=True),
-    GateSpec("sdg", 1, 0, _const(_S.conj().T), diagonal=True),
-    GateSpec("t", 1, 0, _const(_T), diagonal=True),
-    GateSpec("tdg", 1, 0, _const(_T.conj().T), diagonal=True),
-    GateSpec("sx", 1, 0, _const(_SX)),
-    GateSpec("sxdg", 1, 0, _const(_SX.conj().T)),
-    GateSpec("rx", 1, 1, rx),
-    GateSpec("ry", 1, 1, ry),
-    GateSpec("rz", 1, 1, rz, diagonal=True),
-    GateSpec("p", 1, 1, phase, diagonal=True),
-    GateSpec("u2", 1, 2, u2),
-    GateSpec("u3", 1, 3, u3),
-    GateSpec("cx", 2, 0, _const(controlled(_X, xp=np))),
-    GateSpec("cy", 2, 0, _const(controlled(_Y, xp=np))),
-    GateSpec("cz", 2, 0, _const(np.diag([1, 1, 1, -1])), diagonal=True),
-    GateSpec("ch", 2, 0, _const(controlled(_H, xp=np))),
-    GateSpec("swap", 2, 0, _const(_SWAP)),
-    GateSpec("iswap", 2, 0, _const(_ISWAP)),
-    GateSpec("ecr", 2, 0, _const(_ECR)),
-    GateSpec("crx", 2, 1, lambda t, xp=jnp: controlled(rx(t, xp), xp=xp)),
-    GateSpec("cry", 2, 1, lambda t, xp=jnp: controlled(ry(t, xp), xp=xp)),
-    GateSpec("crz", 2, 1, lambda t, xp=jnp: controlled(rz(t, xp), xp=xp), diagonal=True),
-    GateSpec("cp", 2, 1, lambda t, xp=jnp: controlled(phase(t, xp), xp=xp), diagonal=True),
-    GateSpec("rxx", 2, 1, _pauli_rotation(np.kron(_X, _X))),
-    GateSpec("ryy", 2, 1, _pauli_rotation(np.kron(_Y, _Y))),
-    GateSpec("rzz", 2, 1, rzz, diagonal=True),
-    GateSpec("ccx", 3, 0, _const(controlled(_X, 2, xp=np))),
-    GateSpec("cswap", 3, 0, _const(controlled(_SWAP, xp=np))),
+    _spec("id", 1, 0, _const(_I), diagonal=True, aliases=("i", "identity")),
+    _spec("x", 1, 0, _const(_X), aliases=("paulix",)),
+    _spec("y", 1, 0, _const(_Y), aliases=("pauliy",)),
+    _spec("z", 1, 0, _const(_Z), diagonal=True, aliases=("pauliz",)),
+    _spec("h", 1, 0, _const(_H), aliases=("hadamard",)),
+    _spec("s", 1, 0, _const(_S), diagonal=True),
+    _spec("sdg", 1, 0, _const(_S.conj().T), diagonal=True, aliases=("sdag", "s_dag")),
+    _spec("t", 1, 0, _const(_T), diagonal=True),
+    _spec("tdg", 1, 0, _const(_T.conj().T), diagonal=True, aliases=("tdag", "t_dag")),
+    _spec("sx", 1, 0, _const(_SX), aliases=("sqrtx",)),
+    _spec("sxdg", 1, 0, _const(_SX.conj().T), aliases=("sx_dag",), qasm3=None),
+    _spec("rx", 1, 1, rx, spectra=(_HALF,)),
+    _spec("ry", 1, 1, ry, spectra=(_HALF,)),
+    _spec("rz", 1, 1, rz, diagonal=True, spectra=(_HALF,)),
+    # u1/cu1 rather than p/cp are written to QASM 2: they are in every qelib1 version.
+    _spec("p", 1, 1, phase, diagonal=True, spectra=(_PHASE,), aliases=("u1", "phase", "phaseshift"),
+          qasm2=("u1", "p"), qasm3=("p", "phase", "u1"), qiskit=("p", "u1")),
+    # U3(t, phi, lam) = P(phi) RY(t) P(lam), U2(phi, lam) = U3(pi/2, phi, lam).
+    _spec("u2", 1, 2, u2, spectra=(_PHASE, _PHASE)),
+    _spec("u3", 1, 3, u3, spectra=(_HALF, _PHASE, _PHASE), aliases=("u",),
+          qasm2=("u3", "u", "U"), qasm3=("u3", "U", "u"), qiskit=("u", "u3")),
+    _spec("cx", 2, 0, _const(controlled(_X, xp=np)), aliases=("cnot",),
+          qasm2=("cx", "CX"), qasm3=("cx", "CX"), qiskit=("cx", "cnot")),
+    _spec("cy", 2, 0, _const(controlled(_Y, xp=np))),
+    _spec("cz", 2, 0, _const(np.diag([1, 1, 1, -1])), diagonal=True),
+    _spec("ch", 2, 0, _const(controlled(_H, xp=np))),
+    _spec("swap", 2, 0, _const(_SWAP)),
+    _spec("iswap", 2, 0, _const(_ISWAP), qasm2=None, qasm3=None),
+    _spec("ecr", 2, 0, _const(_ECR), qasm2=None, qasm3=None),
+    _spec("crx", 2, 1, lambda t, xp=jnp: controlled(rx(t, xp), xp=xp), spectra=(_CTRL,)),
+    _spec("cry", 2, 1, lambda t, xp=jnp: controlled(ry(t, xp), xp=xp), spectra=(_CTRL,)),
+    _spec("crz", 2, 1, lambda t, xp=jnp: controlled(rz(t, xp), xp=xp), diagonal=True, spectra=(_CTRL,)),
+    _spec("cp", 2, 1, lambda t, xp=jnp: controlled(phase(t, xp), xp=xp), diagonal=True, spectra=(_PHASE,),
+          aliases=("cphase", "cu1", "controlledphaseshift"),
+          qasm2=("cu1", "cp"), qasm3=("cp", "cphase"), qiskit=("cp", "cu1")),
+    _spec("rxx", 2, 1, _pauli_rotation(np.kron(_X, _X)), spectra=(_HALF,), aliases=("isingxx",), qasm3=None),
+    _spec("ryy", 2, 1, _pauli_rotation(np.kron(_Y, _Y)), spectra=(_HALF,), aliases=("isingyy",),
+          qasm2=None, qasm3=None),
+    _spec("rzz", 2, 1, rzz, diagonal=True, spectra=(_HALF,), aliases=("isingzz",), qasm3=None),
+    _spec("ccx", 3, 0, _const(controlled(_X, 2, xp=np)), aliases=("toffoli",), qiskit=("ccx", "toffoli")),
+    _spec("cswap", 3, 0, _const(controlled(_SWAP, xp=np)), aliases=("fredkin",),
+          qiskit=("cswap", "fredkin")),
 ]
 
 GATES: dict[str, GateSpec] = {g.name: g for g in _SPECS}
 
-# Other spellings users bring from Qiskit, OpenQASM 2 and PennyLane.
-ALIASES: dict[str, str] = {
-    "i": "id",
-    "identity": "id",
-    "u1": "p",
-    "phase": "p",
-    "phaseshift": "p",
-    "u": "u3",
-    "cnot": "cx",
-    "toffoli": "ccx",
-    "fredkin": "cswap",
-    "cphase": "cp",
-    "cu1": "cp",
-    "controlledphaseshift": "cp",
-    "hadamard": "h",
-    "paulix": "x",
-    "pauliy": "y",
-    "pauliz": "z",
-    "isingxx": "rxx",
-    "isingyy": "ryy",
-    "isingzz": "rzz",
+# Other spellings users bring from Qiskit, OpenQASM, PennyLane and LRET files (from the specs).
+ALIASES: dict[str, str] = {a: g.name for g in _SPECS for a in g.aliases}
+
+# Generator eigenvalues of every parameterised gate, per parameter (from the specs).
+GENERATOR_SPECTRA: Mapping[str, tuple[tuple[float, ...], ...]] = {
+    g.name: g.spectra for g in _SPECS if g.spectra
 }
+
+# The one-wire Paulis I, X, Y, Z as a (4, 2, 2) stack (Pauli strings, Pauli channels, KAK).
+PAULIS_1 = np.stack([_I, _X, _Y, _Z]).astype(complex)
 
 
 def canonical_name(name: str) -> str:

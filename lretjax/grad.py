@@ -12,8 +12,12 @@ value is the same for every method and whose gradient is computed
   circuits (the channels do not depend on the parameters), including truncation as long as the
   truncation is exact (rank not capped).
 
-There is no ``"adjoint"`` method: the adjoint trick un-computes the state by applying U^dagger
-backwards, and a channel followed by truncation has no inverse. docs/gradients.md says more.
+- ``"adjoint"``: by a backward sweep that undoes each step (U^dagger for a gate; for a channel,
+  the stacked Kraus copies are an isometry undone by sum_j K_j^dagger, as far as the kept
+  directions carry them) instead of storing it: memory of one factor plus each channel's kept
+  basis, whatever the depth. Exact when nothing is truncated; truncated, every factor it
+  reconstructs is within sum_j sqrt(d_j) (the channels' discarded weights) of the forward's
+  (``lretjax.engine.adjoint``; docs/gradients.md).
 
     >>> f = expval_fn(circuit, "Z0 Z1", diff_method="parameter-shift")
     >>> jax.grad(f)(params)
@@ -30,11 +34,12 @@ import numpy as np
 
 from .circuit import GATE, Circuit, Op, Param
 from .errors import CircuitError, ParameterError, SimulationConfigError
+from .gates import GENERATOR_SPECTRA
 from .measure import expval
 from .observables import as_observable
 from .simulate import DEFAULT_MAX_RANK, check_settings, simulate
 
-DIFF_METHODS = ("backprop", "parameter-shift")
+DIFF_METHODS = ("backprop", "parameter-shift", "adjoint")
 
 # Memory allowed for one batch of shifted circuits (a rough upper estimate: XLA keeps about one
 # factor per op alive per circuit of a vmapped batch: 1.8 GB for 128 circuits of 166 ops on 10
@@ -46,29 +51,6 @@ def shift_batch_size(num_circuits: int, num_ops: int, num_wires: int, max_rank: 
     """How many shifted circuits to evaluate in one vmapped batch (all of them if they fit)."""
     per_circuit = max(num_ops, 1) * 2**num_wires * min(max_rank, 2**num_wires) * 16
     return int(max(1, min(num_circuits, SHIFT_BATCH_BYTES // per_circuit)))
-
-
-# Eigenvalues of the generator G of each parameter, U(t) = exp(-i t G) up to a fixed unitary.
-# The shift rule follows from their differences (the frequencies of <O>(t)).
-_HALF = (-0.5, 0.5)  # Pauli rotations exp(-i t P / 2)
-_PHASE = (0.0, 1.0)  # diag(1, e^{i t}) and its controlled form
-_CTRL = (-0.5, 0.0, 0.5)  # controlled Pauli rotations: |1><1| (x) P / 2
-GENERATOR_SPECTRA: Mapping[str, tuple[tuple[float, ...], ...]] = {
-    "rx": (_HALF,),
-    "ry": (_HALF,),
-    "rz": (_HALF,),
-    "p": (_PHASE,),
-    "rxx": (_HALF,),
-    "ryy": (_HALF,),
-    "rzz": (_HALF,),
-    # U3(t, phi, lam) = P(phi) RY(t) P(lam), U2(phi, lam) = U3(pi/2, phi, lam).
-    "u3": (_HALF, _PHASE, _PHASE),
-    "u2": (_PHASE, _PHASE),
-    "crx": (_CTRL,),
-    "cry": (_CTRL,),
-    "crz": (_CTRL,),
-    "cp": (_PHASE,),
-}
 
 
 @dataclass(frozen=True)
@@ -213,7 +195,8 @@ def expval_fn(
       circuit: a circuit with symbolic ``Param`` slots; ``params`` is a vector in
         ``circuit.parameters`` order.
       observable: any spelling ``lretjax.expval`` accepts (a Hamiltonian as a Pauli sum).
-      diff_method: "backprop" (JAX reverse mode) or "parameter-shift" (custom_vjp).
+      diff_method: "backprop" (JAX reverse mode), "adjoint" (a backward sweep that undoes the
+        steps: memory independent of depth) or "parameter-shift" (custom_vjp).
       max_rank, epsilon, tolerance: truncation settings, as in ``lretjax.simulate``.
       noise: optional ``Circuit -> Circuit`` (a noise model's ``apply``) run once here.
       shift_rules: for parameter-shift, extra rules for user gates: ``{name: [eigenvalues of
@@ -228,15 +211,7 @@ def expval_fn(
     if not isinstance(circuit, Circuit):
         raise CircuitError(f"expval_fn expects a lretjax.Circuit, got {type(circuit).__name__}")
     if diff_method not in DIFF_METHODS:
-        hint = (
-            " (the adjoint method needs to invert every operation; noise channels followed by "
-            "truncation are not invertible: see docs/gradients.md)"
-            if diff_method == "adjoint"
-            else ""
-        )
-        raise SimulationConfigError(
-            f"diff_method must be one of {DIFF_METHODS}, got {diff_method!r}{hint}"
-        )
+        raise SimulationConfigError(f"diff_method must be one of {DIFF_METHODS}, got {diff_method!r}")
     check_settings(max_rank, epsilon, tolerance)
     if checkpoint and diff_method != "backprop":
         raise SimulationConfigError("checkpoint=True applies to diff_method='backprop' only")
@@ -254,11 +229,11 @@ def expval_fn(
                 f"got shape {jnp.shape(params)}"
             )
 
-    if diff_method == "backprop":
+    if diff_method in ("backprop", "adjoint"):
 
         def value(params):
             state = simulate(circuit, params, max_rank=max_rank, epsilon=epsilon, tolerance=tolerance,
-                             remat=checkpoint)
+                             remat=checkpoint, adjoint=diff_method == "adjoint")
             return expval(state, obs)
 
         jitted = jax.jit(value)

@@ -28,8 +28,8 @@ import numpy as np
 from jax.experimental import checkify
 
 from .circuit import KRAUS, UNITARY, Op
-from .errors import NumericalError
-from .ops.inner import sq_norm as _sq_norm
+from .errors import NumericalError, SimulationConfigError
+from .ops import gram
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,6 @@ def as_checks(checks, traced: bool) -> Checks | None:
         return None
     if isinstance(checks, Checks):
         return checks
-    from .errors import SimulationConfigError
-
     raise SimulationConfigError(f"checks must be None, True, False or lretjax.health.Checks, got {checks!r}")
 
 
@@ -86,15 +84,7 @@ def describe(index: int, op: Op) -> str:
 
 
 @jax.jit
-def sq_norm(L):
-    """||L||_F^2 = Tr(L L^dagger), in the real dtype of L."""
-    return _sq_norm(L)
-
-
-@functools.partial(jax.jit, static_argnames=())
 def _min_gram_eig(L):
-    from .ops import gram
-
     return jnp.linalg.eigvalsh(gram(L))[0]
 
 

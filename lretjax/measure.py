@@ -12,6 +12,7 @@ and expectation values are those of the truncated state; both are within ``disca
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import jax
 import jax.numpy as jnp
@@ -110,9 +111,12 @@ def counts(bits) -> dict[str, int]:
     return dict(sorted(table.items(), key=lambda kv: -kv[1]))
 
 
-def purity(state: LowRankState) -> Float[Array, ""]:
-    """Tr(rho^2) = ||L^dagger L||_F^2 (of the stored, unrenormalised state)."""
+def purity(state: LowRankState, wires: Sequence[int] | None = None) -> Float[Array, ""]:
+    """Tr(rho^2) = ||L^dagger L||_F^2 (of the stored, unrenormalised state), or of the reduced
+    state on ``wires`` (at most 14 of them)."""
     state = _check_state(state)
+    if wires is not None and sorted(check_wires(wires, state.num_wires)) != list(range(state.num_wires)):
+        return ONE_DEVICE.read(readout.dense_purity, reduced_density_matrix(state, wires))
     if state.rho is not None:
         return ONE_DEVICE.read(readout.dense_purity, state.rho)
     return _where(state)[0].read(readout.purity, state.L)
@@ -120,10 +124,7 @@ def purity(state: LowRankState) -> Float[Array, ""]:
 
 def trace(state: LowRankState) -> Float[Array, ""]:
     """Tr(rho) = ||L||_F^2 = 1 - discarded up to round-off."""
-    state = _check_state(state)
-    if state.rho is not None:
-        return ONE_DEVICE.read(readout.dense_trace, state.rho)
-    return _where(state)[0].read(readout.trace, state.L)
+    return _check_state(state).trace()
 
 
 def fidelity(state: LowRankState, other) -> Float[Array, ""]:
@@ -169,6 +170,46 @@ def _factor(state: LowRankState):
     if state.rho is not None:
         return ONE_DEVICE.read(readout.dense_root, state.rho)
     return state.L if state.layout is None else state.layout.placement.gather(state).L
+
+
+def reduced_density_matrix(state: LowRankState, wires: Sequence[int]) -> jnp.ndarray:
+    """rho on ``wires`` (in that order, the first the high bit): the partial trace over the other
+    wires, for at most 14 wires. Formed from L's blocks as A A^dagger, never from rho."""
+    state = _check_state(state)
+    n = state.num_wires
+    wires = check_wires(wires, n)
+    if len(wires) > MAX_DENSE_WIRES:
+        raise ResourceError(
+            f"reduced_density_matrix is limited to {MAX_DENSE_WIRES} wires (4^k entries), got {len(wires)}"
+        )
+    if state.rho is not None:
+        return ONE_DEVICE.read(readout.dense_reduced, state.rho, wires, n)
+    placement, perm, g = _where(state)
+    if len(wires) > n - g:  # more wires than a shard holds: read the gathered factor
+        state = placement.gather(state)
+    state = _localize(state, wires)
+    placement, perm, g = _where(state)
+    return placement.read(readout.reduced, state.L, wires, perm, g)
+
+
+def rotated(state: LowRankState, rotations: Sequence[tuple]) -> LowRankState:
+    """The state after the unitaries ``rotations`` ((matrix, wires) pairs, applied in order).
+
+    Measuring an observable in its eigenbasis reads the state rotated by its diagonalizing
+    gates. A sharded state is gathered first (the rotations are a reader's, not a run's).
+    """
+    state = _check_state(state)
+    n = state.num_wires
+    wires = tuple(check_wires(w, n) for _, w in rotations)
+    if not wires:
+        return state
+    if state.rho is not None:
+        mats = [jnp.asarray(u, state.rho.dtype) for u, _ in rotations]
+        return replace(state, rho=ONE_DEVICE.read(readout.dense_rotate, state.rho, mats, wires, n))
+    if state.layout is not None:
+        state = state.layout.placement.gather(state)
+    mats = [jnp.asarray(u, state.L.dtype) for u, _ in rotations]
+    return replace(state, L=ONE_DEVICE.read(readout.rotate, state.L, mats, wires, n))
 
 
 def to_density_matrix(state: LowRankState) -> jnp.ndarray:

@@ -87,6 +87,23 @@ def marginal(L, coll, wires: Sequence[int], perm: Sequence[int], g: int):
     return coll.psum(t).reshape(-1)
 
 
+def reduced(L, coll, wires: Sequence[int], perm: Sequence[int], g: int):
+    """rho on ``wires`` (local in this layout) = sum over shards of A A^dagger, with A the block
+    regrouped as (kept bits) x (other bits, columns)."""
+    nl = len(perm) - g
+    keep = [perm[w] - g for w in wires]
+    others = [b for b in range(nl) if b not in keep]
+    a = jnp.transpose(L.reshape((2,) * nl + (-1,)), keep + others + [nl]).reshape(2 ** len(wires), -1)
+    return coll.psum(jnp.matmul(a, a.conj().T, precision=_HIGHEST))
+
+
+def rotate(L, coll, mats, wires: Sequence[Sequence[int]], n: int):
+    """L after the unitaries ``mats[i]`` on ``wires[i]``, in order (one device)."""
+    for u, w in zip(mats, wires, strict=True):
+        L = apply_matrix(L, u, tuple(w), n)
+    return L
+
+
 def rows(L, coll):
     """Probabilities of this block's rows (physical order): the full table stays sharded."""
     return jnp.sum(jnp.abs(L) ** 2, axis=-1)
@@ -159,6 +176,22 @@ def dense_marginal(rho, coll, wires: Sequence[int], n: int):
     t = jnp.sum(p, axis=drop) if drop else p
     order = sorted(wires)
     return jnp.transpose(t, [order.index(w) for w in wires]).reshape(-1)
+
+
+def dense_reduced(rho, coll, wires: Sequence[int], n: int):
+    """The partial trace of rho over the wires not in ``wires`` (kept in that order)."""
+    k = len(wires)
+    others = [w for w in range(n) if w not in wires]
+    t = jnp.transpose(rho.reshape((2,) * (2 * n)), [*wires, *others, *(n + w for w in wires),
+                                                      *(n + w for w in others)])
+    return jnp.einsum("ajbj->ab", t.reshape(2**k, 2 ** (n - k), 2**k, 2 ** (n - k)))
+
+
+def dense_rotate(rho, coll, mats, wires: Sequence[Sequence[int]], n: int):
+    """U rho U^dagger for the unitaries ``mats[i]`` on ``wires[i]``, in order."""
+    for u, w in zip(mats, wires, strict=True):
+        rho = apply_matrix(apply_matrix(rho, u, tuple(w), n).conj().T, u, tuple(w), n).conj().T
+    return rho
 
 
 def dense_sample(rho, coll, shots: int, key, wires: Sequence[int], n: int):

@@ -18,7 +18,7 @@ import string
 import numpy as np
 
 from .circuit import Circuit
-from .errors import CircuitError, ParameterError, ResourceError
+from .errors import CircuitError, ResourceError
 from .observables import parse_pauli
 
 MAX_WIRES = 12
@@ -80,10 +80,8 @@ def simulate_dense(circuit: Circuit, params=None, *, initial_state=None) -> np.n
     _check_size(n)
     if params is not None:
         circuit = circuit.bind(params)
-    elif circuit.parameters:
-        raise ParameterError(
-            f"the circuit has unbound parameters {list(circuit.parameters)}; pass params=..."
-        )
+    else:
+        circuit.check_bound()
     dim = 2**n
     if initial_state is None:
         rho = np.zeros((dim, dim), dtype=complex)

@@ -27,10 +27,11 @@ import numpy as np
 from . import health
 from .circuit import Circuit, real_value_problem
 from .engine import LOCAL, ONE_DEVICE, Carry, Schedule, Settings, build, drive, evolve, start_carry
+from .engine.adjoint import adjoint_evolve
 from .engine.dense import continue_dense, prefer_dense
 from .engine.loop import HealthFailure, replay
 from .engine.step import CHANNEL_CHECK, WHY, check_settings
-from .errors import CircuitError, ParameterError, ResourceError, SimulationConfigError
+from .errors import CircuitError, ClassicalError, ParameterError, ResourceError, SimulationConfigError
 from .health import Checks
 from .ops.inner import sq_norm
 from .resources import available_bytes, check_fits, fits_dense
@@ -63,6 +64,7 @@ def simulate(
     checkpoint_dir: str | os.PathLike | None = None,
     record: bool = False,
     remat: bool = False,
+    adjoint: bool = False,
     representation: str = "auto",
     mesh=None,
 ) -> LowRankState:
@@ -94,6 +96,10 @@ def simulate(
       remat: under ``jax.grad`` (traced path), recompute the loop's steps in about sqrt(steps)
         chunks in the backward pass instead of storing every step's factors: memory of
         O(sqrt(ops)) states for one more forward evaluation.
+      adjoint: under ``jax.grad`` (traced path), the adjoint sweep: the backward pass undoes each
+        step instead of storing its input (memory of one factor plus each channel's small kept
+        basis, whatever the depth). Exact when nothing is truncated; otherwise every factor it
+        reconstructs is within sum_j sqrt(d_j) of the forward's (``lretjax.engine.adjoint``).
       representation: ``"auto"`` continues with the dense density matrix (exact: nothing more
         is truncated; ``state.L`` is then None and ``state.rho`` holds it) once that is
         noticeably cheaper than the low-rank factor at its current width and rho fits in memory
@@ -107,6 +113,9 @@ def simulate(
     Returns:
       LowRankState whose ``discarded`` bounds the trace distance to the exact result.
     """
+    if isinstance(circuit, Circuit) and circuit.is_dynamic:
+        raise ClassicalError("the circuit measures into classical bits or conditions ops on them: "
+                             "run it with lretjax.classical.run, which lowers it and reads the bits")
     if mesh is not None:
         if checkpoint_every is not None or renormalize or checks or record:
             raise SimulationConfigError(
@@ -130,11 +139,13 @@ def simulate(
     if representation not in REPRESENTATIONS:
         raise SimulationConfigError(
             f"representation must be one of {REPRESENTATIONS}, got {representation!r}")
-    if representation == "dense" and (record or renormalize or remat or ckpt):
+    if remat and adjoint:
+        raise SimulationConfigError("choose remat or adjoint, not both")
+    if representation == "dense" and (record or renormalize or remat or adjoint or ckpt):
         raise SimulationConfigError("representation='dense' does not record, renormalize, rematerialise "
                                     "or checkpoint; use the low-rank representation for those")
     dense = representation == "dense" or (representation == "auto" and not (record or renormalize or remat
-                                                                             or ckpt))
+                                                                             or adjoint or ckpt))
     schedule = build(circuit, dtype=state.L.dtype, params=values)
     settings = Settings(int(max_rank), 0, checks=checks, check_all=traced, renormalize=renormalize,
                         record=bool(record), remat=bool(remat),
@@ -148,7 +159,10 @@ def simulate(
         # Under tracing the representation must be fixed before any number is known: "auto"
         # stays low-rank (a dense backward pass would store 4^n entries per op).
         split = 0 if representation == "dense" else None
-        carry = evolve(schedule, carry, eps, trace0, settings, LOCAL, stop=split)
+        if adjoint and split is None:
+            carry = adjoint_evolve(schedule, carry, eps, trace0, settings)
+        else:
+            carry = evolve(schedule, carry, eps, trace0, settings, LOCAL, stop=split)
         if checks is not None:
             _traced_failure(carry, schedule)
         if split is not None:
@@ -218,10 +232,8 @@ def _prepare(circuit, params, max_rank, epsilon, initial_state, *, allocate: boo
     elif params is not None:
         _check_param_values(params)
         circuit = circuit.bind(params)
-    elif circuit.parameters:
-        raise ParameterError(
-            f"the circuit has unbound parameters {list(circuit.parameters)}; pass params=..."
-        )
+    else:
+        circuit.check_bound()
     n = circuit.num_wires
     max_kraus = max((op.num_kraus for op in circuit.ops), default=1)
     try:  # before allocating anything
@@ -266,7 +278,7 @@ def _trace_of(L) -> float:
     """Tr(L L^dagger) of a concrete factor (on the host when small: nothing to compile)."""
     if L.size <= 2**16:
         return float(np.sum(np.abs(np.asarray(L, np.complex128)) ** 2))
-    return float(health.sq_norm(L))
+    return float(sq_norm(L))
 
 
 def _dense_result(circuit, schedule, carry, step, eps, trace0, *, traced: bool) -> LowRankState:
@@ -408,8 +420,8 @@ class _Eager:
         return failure_.error(i, op)
 
     def _save(self, ops_done: int, carry: Carry) -> None:
-        from . import __version__
         from . import checkpoint as ckpt_io
+        from ._version import __version__
 
         every, directory = self.ckpt
         L = carry.L

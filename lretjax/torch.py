@@ -79,12 +79,13 @@ def _is_single(obs) -> bool:
 def _values_fn(circuit: Circuit, observables: Sequence, diff_method: str, max_rank: int,
                epsilon: float, tolerance: float | None) -> Callable[[jax.Array], jax.Array]:
     """A JAX function params (P,) -> (K,), the values of the K observables, in params' dtype."""
-    if diff_method == "backprop":
+    if diff_method in ("backprop", "adjoint"):
         obs = [as_observable(o, circuit.num_wires) for o in observables]
 
         def values(params):
             # One simulation serves every observable.
-            state = simulate(circuit, params, max_rank=max_rank, epsilon=epsilon, tolerance=tolerance)
+            state = simulate(circuit, params, max_rank=max_rank, epsilon=epsilon, tolerance=tolerance,
+                             adjoint=diff_method == "adjoint")
             return jnp.stack([expval(state, o) for o in obs]).astype(params.dtype)
 
         return values
@@ -141,7 +142,8 @@ def expval_fn(
       observables: one observable (any spelling ``lretjax.expval`` accepts: "Z0 Z1", a dict of Pauli
         strings, a PauliSum, ...) or a list of them.
       noise: optional ``NoiseModel`` (or ``Circuit -> Circuit``) applied to the circuit once, here.
-      diff_method: "backprop" (JAX reverse mode) or "parameter-shift" (lretjax.grad's custom_vjp).
+      diff_method: "backprop" (JAX reverse mode), "adjoint" (the backward sweep that undoes the
+        steps, memory independent of depth) or "parameter-shift" (lretjax.grad's custom_vjp).
       max_rank, epsilon, tolerance: truncation settings, as in ``lretjax.simulate``.
 
     Returns:

@@ -114,8 +114,12 @@ def test_round_off_eigenvalues_do_not_spend_the_epsilon_budget():
     real = np.array([1.0, 0.5, 0.25, 2e-5, 2e-5, 2e-5], np.float32)  # the last three sum to 6e-5
     noise = np.full(500, 1e-6, np.float32)  # below the floor; together 5e-4
     lam = jnp.asarray(np.concatenate([real, noise]))
-    keep, wanted = keep_mask(lam, lam.shape[0], 1e-4)
+    keep, wanted, rank = keep_mask(lam, lam.shape[0], 1e-4)
     np.testing.assert_array_equal(np.asarray(keep)[:6], [True, True, True, False, False, False])
-    assert not np.any(np.asarray(keep)[6:]) and int(wanted) == 3
-    keep, _ = keep_mask(lam, lam.shape[0], 1e-5)  # a budget below 6e-5: the real ones stay
+    assert not np.any(np.asarray(keep)[6:]) and int(wanted) == 3 and int(rank) == 3
+    keep, _, _ = keep_mask(lam, lam.shape[0], 1e-5)  # a budget below 6e-5: the real ones stay
     assert int(np.sum(np.asarray(keep))) == 6
+    # A static width with room keeps the round-off directions too (roundoff=True), outside the rank.
+    keep, wanted, rank = keep_mask(lam, 300, 1e-4, roundoff=True)
+    np.testing.assert_array_equal(np.asarray(keep)[:6], [True, True, True, False, False, False])
+    assert int(np.sum(np.asarray(keep))) == 297 and int(wanted) == 3 and int(rank) == 3

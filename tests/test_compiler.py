@@ -194,6 +194,25 @@ def test_u3_angles_reconstruct(seed, as_array):
         assert phase_distance(MATRICES["u3"](t, p, lam), u) < 1e-10
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_zyz_keeps_the_phase_and_synthesis_is_exact(seed):
+    from test_compiler_reference import MATRICES
+
+    from lretjax.compiler import unitary_gates, zyz
+
+    rng = np.random.default_rng(seed)
+    for u in [np.linalg.qr(rng.normal(size=(2, 2)) + 1j * rng.normal(size=(2, 2)))[0],
+              np.diag(np.exp(1j * rng.normal(size=2))), np.array([[0, np.exp(0.3j)], [np.exp(-1.1j), 0]])]:
+        t, p, lam, gamma = (float(x) for x in zyz(u))
+        np.testing.assert_allclose(np.exp(1j * gamma) * MATRICES["u3"](t, p, lam), u, atol=1e-12)
+    u = np.linalg.qr(rng.normal(size=(8, 8)) + 1j * rng.normal(size=(8, 8)))[0]
+    ops = unitary_gates(u, (2, 0, 1))
+    assert {op.name for op in ops} <= {"u3", "cx", "ccx", "x", "p", "crz", "cry"}
+    got = Circuit(3, ops)
+    want = Circuit(3).unitary(u, [2, 0, 1])
+    assert phase_distance(unitary(got), unitary(want)) < 1e-9
+
+
 def test_fuse_single_wire():
     c = Circuit(2).h(0).rz(0.3, 0).sx(0).cx(0, 1).t(1).ry(0.2, 1).h(0).x(0).x(0).h(0)
     out = fuse_single_wire(c)

@@ -286,5 +286,14 @@ def test_front_door_simulate_with_mesh(circuit, reference):
     np.testing.assert_allclose(np.asarray(lretjax.probabilities(st, wires=[3, 0])),
                                np.asarray(lretjax.probabilities(reference, wires=[3, 0])), atol=1e-12)
     np.testing.assert_allclose(float(lretjax.purity(st)), float(lretjax.purity(reference)), atol=1e-12)
+    # Reduced states and basis rotations, on wires held by global bits too.
+    from lretjax.measure import reduced_density_matrix, rotated
+
+    for wires in [(st.perm.index(0), 4), (4, st.perm.index(1), st.perm.index(0))]:  # fits a shard, or not
+        np.testing.assert_allclose(np.asarray(reduced_density_matrix(st, wires)),
+                                   np.asarray(reduced_density_matrix(reference, wires)), atol=1e-12)
+    h = np.array([[1, 1], [1, -1]]) / np.sqrt(2)
+    np.testing.assert_allclose(np.asarray(lretjax.probabilities(rotated(st, [(h, [0])]))),
+                               np.asarray(lretjax.probabilities(rotated(reference, [(h, [0])]))), atol=1e-12)
     with pytest.raises(SimulationConfigError, match="mesh="):
         lretjax.simulate(circuit, mesh=dist.make_mesh(8), checkpoint_every=3)

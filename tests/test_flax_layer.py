@@ -43,8 +43,9 @@ def test_outputs_match_dense_reference():
     assert np.max(np.abs(got)) > 1e-2
 
 
-def test_gradient_matches_dense_finite_differences():
-    layer = QuantumLayer(2, 1, ["ZZ"], noise=NOISE, reupload=False, rngs=nnx.Rngs(2))
+@pytest.mark.parametrize("method", ["backprop", "adjoint"])
+def test_gradient_matches_dense_finite_differences(method):
+    layer = QuantumLayer(2, 1, ["ZZ"], noise=NOISE, reupload=False, diff_method=method, rngs=nnx.Rngs(2))
     x = jnp.array([[0.4, -0.9]])
 
     def loss(m):

@@ -148,3 +148,19 @@ def test_every_channel_kraus_traces_under_jit(name):
     ps = _channel_params(spec, np.random.default_rng(6))
     got = jax.jit(lambda v: spec.kraus(*[v[i] for i in range(spec.num_params)]))(jnp.asarray(ps))
     np.testing.assert_allclose(np.asarray(got), np.asarray(spec.kraus(*ps)), atol=1e-12, rtol=0)
+
+
+
+def test_gate_facts_live_on_the_specs():
+    """Spectra, aliases and library names are read from the specs by every consumer."""
+    from lretjax import grad
+    from lretjax.gates import GENERATOR_SPECTRA
+    from lretjax.io import qasm2, qasm3, qiskit
+
+    assert dict(grad.GENERATOR_SPECTRA) == dict(GENERATOR_SPECTRA)
+    assert set(GENERATOR_SPECTRA) == {g for g, s in GATES.items() if s.num_params > 0}
+    assert all(len(s.spectra) in (0, s.num_params) for s in GATES.values())
+    assert ALIASES == {a: g for g, s in GATES.items() for a in s.aliases}
+    assert qasm2._WRITE_NAMES == {g: s.qasm2[0] for g, s in GATES.items() if s.qasm2}
+    assert qasm3._WRITE_NAMES == {g: s.qasm3[0] for g, s in GATES.items() if s.qasm3}
+    assert qiskit._FROM == {n: g for g, s in GATES.items() for n in s.qiskit}

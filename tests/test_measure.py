@@ -248,3 +248,38 @@ def test_truncated_state_results():
     assert chi2 < scipy.stats.chi2.ppf(1 - 1e-6, dof)
     # The exact state is within `discarded` in trace distance.
     assert dense.trace_distance(np.asarray(to_density_matrix(state)), dense.evolve(c)) <= d + 1e-12
+
+
+def _partial_trace(rho, wires, n):
+    others = [w for w in range(n) if w not in wires]
+    axes = [*wires, *others, *(n + w for w in wires), *(n + w for w in others)]
+    t = rho.reshape((2,) * (2 * n)).transpose(axes)
+    k = len(wires)
+    return np.einsum("ajbj->ab", t.reshape(2**k, 2 ** (n - k), 2**k, 2 ** (n - k)))
+
+
+@pytest.mark.parametrize("representation", ["low-rank", "dense"])
+@pytest.mark.parametrize("wires", [(0,), (2, 0), (3, 1, 2), (0, 1, 2, 3)])
+def test_reduced_density_matrix_and_purity(wires, representation):
+    from lretjax.measure import reduced_density_matrix
+
+    c = _circuit(0)
+    state = simulate(c, max_rank=2**N, representation=representation)
+    want = _partial_trace(dense.evolve(c), list(wires), N)
+    np.testing.assert_allclose(np.asarray(reduced_density_matrix(state, wires)), want, atol=TOL, rtol=0)
+    np.testing.assert_allclose(float(purity(state, wires)), np.sum(np.abs(want) ** 2), atol=TOL)
+
+
+@pytest.mark.parametrize("representation", ["low-rank", "dense"])
+def test_rotated_state_is_u_rho_u_dagger(representation):
+    from lretjax.measure import rotated
+
+    c = _circuit(1)
+    state = simulate(c, max_rank=2**N, representation=representation)
+    rng = np.random.default_rng(5)
+    u2 = scipy.stats.unitary_group.rvs(4, random_state=rng)
+    h = np.array([[1, 1], [1, -1]]) / np.sqrt(2)
+    out = rotated(state, [(h, [1]), (u2, [3, 0])])
+    want = dense.evolve(c.unitary(h, [1]).unitary(u2, [3, 0]))
+    np.testing.assert_allclose(np.asarray(to_density_matrix(out)), want, atol=TOL, rtol=0)
+    assert out.representation == state.representation

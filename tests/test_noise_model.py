@@ -241,10 +241,6 @@ def test_lretjax_import_does_not_load_qiskit():
     assert lretjax.NoiseError is NoiseError
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "truncate drops eigen-directions below 10 eps * lambda_max, and at exactly p = 0 the new Kraus "
-    "branch carries weight 1e-30 by design, so its (exact, finite) gradient is cut; the channel-level "
-    "gradient at p = 0 is exact (test_noise_channels), and p = 1e-12 through simulate is exact"))
 def test_grad_at_zero_strength_through_simulate():
     def f(p):
         return expval(simulate(Circuit(1).ry(0.3, 0).depolarizing(p, 0), max_rank=4), "Z")

@@ -136,15 +136,20 @@ def named_only(x):
 
 @pytest.mark.parametrize(
     "diff_method, device_gradient",
-    [("device", "backprop"), ("device", "parameter-shift"), ("parameter-shift", "backprop")],
+    [("device", "backprop"), ("device", "parameter-shift"), ("parameter-shift", "backprop"),
+     ("device", "adjoint")],
 )
 def test_jacobians_match_default_mixed(diff_method, device_gradient, monkeypatch):
     import lretjax.pennylane.device as device_module
 
-    used = []
+    used, sweeps = [], []
     real = device_module.expval_fn
     monkeypatch.setattr(
         device_module, "expval_fn", lambda *a, **k: used.append(k["diff_method"]) or real(*a, **k)
+    )
+    real_simulate = device_module.simulate
+    monkeypatch.setattr(
+        device_module, "simulate", lambda *a, **k: sweeps.append(k["adjoint"]) or real_simulate(*a, **k)
     )
     x = jnp.array([0.3, 0.7])
     theirs = qml.QNode(named_only, qml.device("default.mixed", wires=2), interface="jax")
@@ -156,6 +161,7 @@ def test_jacobians_match_default_mixed(diff_method, device_gradient, monkeypatch
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-8)
     # lretjax's shift rules ran exactly when they were asked for.
     assert used == (["parameter-shift"] * 2 if device_gradient == "parameter-shift" else [])
+    assert any(sweeps) == (device_gradient == "adjoint")  # the adjoint sweep ran when asked for
 
 
 def test_lretjax_noise_model_matches_explicit_channels():
@@ -271,7 +277,7 @@ def test_clear_errors():
     with pytest.raises(SimulationConfigError, match="max_rank"):
         LretDevice(wires=2, max_rank=0)
     with pytest.raises(SimulationConfigError, match="device_gradient"):
-        LretDevice(wires=2, device_gradient="adjoint")
+        LretDevice(wires=2, device_gradient="adjoints")
     with pytest.raises(SimulationConfigError, match="noise_model"):
         LretDevice(wires=2, noise_model="depolarizing")
 

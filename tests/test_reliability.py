@@ -90,8 +90,8 @@ def test_truncation_that_loses_weight_is_reported(monkeypatch):
     def lossy_factor(Lw, kraus, vectors):
         return factor(Lw, kraus, vectors) * 0.9
 
-    def lossy_truncate(S, k, epsilon):
-        t = truncate(S, k, epsilon)
+    def lossy_truncate(S, k, epsilon, **options):
+        t = truncate(S, k, epsilon, **options)
         return t._replace(L=t.L * 0.9)
 
     monkeypatch.setattr(step, "channel_factor", lossy_factor)
@@ -154,7 +154,13 @@ def test_renormalize_keeps_trace_exact_and_state_unchanged_in_x64():
     assert abs(float(renorm.trace()) - (1 - float(renorm.discarded))) < 4e-16
     np.testing.assert_allclose(np.asarray(renorm.L), np.asarray(plain.L), atol=1e-13)
     traced = jax.jit(lambda: simulate(c, max_rank=4, renormalize=True))()
-    np.testing.assert_allclose(np.asarray(traced.L), np.asarray(renorm.L), atol=1e-12)
+    # The same rho: a traced channel may diagonalise the Gram matrix where the eager one takes rho
+    # (engine.step.GRAM_ROUTE_MAX), so L itself can differ by a unitary on its columns.
+    def rho(L):
+        L = np.asarray(L)
+        return L @ L.conj().T
+
+    np.testing.assert_allclose(rho(traced.L), rho(renorm.L), atol=1e-12)
 
 
 def test_renormalize_removes_complex64_trace_drift():

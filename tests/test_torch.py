@@ -52,16 +52,19 @@ def dense_jacobian(circuit: Circuit, params, h: float = 1e-5) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
+METHODS = ("backprop", "parameter-shift", "adjoint")
+
+
 @pytest.fixture(scope="module")
 def fns():
     c = noisy_circuit()
-    return {m: expval_fn(c, OBS, diff_method=m, max_rank=4) for m in ("backprop", "parameter-shift")}
+    return {m: expval_fn(c, OBS, diff_method=m, max_rank=4) for m in METHODS}
 
 
 # -- values and gradients --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["backprop", "parameter-shift"])
+@pytest.mark.parametrize("method", ["backprop", "parameter-shift", "adjoint"])
 def test_values_and_jacobian_match_dense_reference(fns, method):
     p = torch.tensor(PARAMS, requires_grad=True)
     out = fns[method](p)
@@ -225,7 +228,7 @@ def test_clear_errors(fns):
     with pytest.raises(SimulationConfigError, match="empty"):
         expval_fn(noisy_circuit(), [])
     with pytest.raises(SimulationConfigError, match="diff_method"):
-        expval_fn(noisy_circuit(), "Z0", diff_method="adjoint")
+        expval_fn(noisy_circuit(), "Z0", diff_method="adjoints")
     with pytest.raises(ParameterError, match="no symbolic parameters"):
         expval_fn(Circuit(1).h(0), "Z0")
     with pytest.raises(CircuitError):

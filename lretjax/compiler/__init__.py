@@ -14,7 +14,8 @@ from .kak import num_cx, resynthesize_two_wire, two_wire_blocks
 from .phase import merge_phases
 from .pipeline import LEVEL_PASSES, compile, fixed_point, optimize, run_passes
 from .sabre import Routed, route
-from .single import fuse_single_wire, u3_angles
+from .single import fuse_single_wire, u3_angles, zyz
+from .synthesis import unitary_gates
 from .topology import Topology
 
 
@@ -31,5 +32,5 @@ __all__ = [
     "CircuitStats", "analyze", "cancel_and_merge", "combine", "remove_identities",
     "decompose_multi_wire", "decompose_swaps", "merge_phases", "LEVEL_PASSES", "compile",
     "fixed_point", "optimize", "run_passes", "Routed", "route", "fuse_single_wire", "u3_angles",
-    "Topology", "num_cx", "resynthesize_two_wire", "two_wire_blocks",
+    "Topology", "num_cx", "resynthesize_two_wire", "two_wire_blocks", "zyz", "unitary_gates",
 ]

@@ -12,7 +12,7 @@ import numbers
 import jax
 import numpy as np
 
-from ..circuit import GATE, Op, Param, _trusted
+from ..circuit import GATE, Op, Param
 
 _Z, _X, _Y = "Z", "X", "Y"
 _ALL = frozenset((_Z, _X, _Y))
@@ -142,17 +142,17 @@ def one_wire_op(family: str, angle, wire: int, names: tuple[str, ...]) -> Op:
     if all(n in _NAMED[family] for n in names):
         named = _named_for(family, angle)
         if named is not None:
-            return _trusted(Op(named, (wire,), (), GATE))
+            return Op(named, (wire,), (), GATE, checked=True)
         if family == "Z":
             rot = "p"
-    return _trusted(Op(rot, (wire,), (angle,), GATE))
+    return Op(rot, (wire,), (angle,), GATE, checked=True)
 
 
 def two_wire_op(family: str, angle, wires: tuple[int, ...]) -> Op:
     if family == "cp" and is_concrete(angle) and is_zero_angle(add_angles(angle, -math.pi), 2 * math.pi):
-        return _trusted(Op("cz", wires, (), GATE))
-    return _trusted(Op(family, wires, (angle,), GATE))
+        return Op("cz", wires, (), GATE, checked=True)
+    return Op(family, wires, (angle,), GATE, checked=True)
 
 
 def make_op(name: str, wires, params=()) -> Op:
-    return _trusted(Op(name, tuple(wires), tuple(params), GATE))
+    return Op(name, tuple(wires), tuple(params), GATE, checked=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from ..circuit import UNITARY, Circuit, Op, Param, _from_trusted, _trusted
+from ..circuit import UNITARY, Circuit, Op, Param, _from_trusted
 
 # Measured on an H100 (benchmarks/bench_gpu.py, docs/performance.md), qsim's depth-20 circuit at n=24,
 # r=16: 3.9 / 6.8 / 9.1 gates per pass for blocks of 2 / 3 / 4 wires. Five-wire kernels take Triton
@@ -91,5 +91,5 @@ def fuse_blocks(circuit: Circuit, max_wires: int = DEFAULT_MAX_WIRES) -> Circuit
             continue
         wires = tuple(sorted(ws))
         u = block_matrix(ops, wires)
-        out.append(_trusted(Op("unitary", wires, (u,), UNITARY)))
+        out.append(Op("unitary", wires, (u,), UNITARY, checked=True))
     return _from_trusted(circuit.num_wires, tuple(out))

@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 from ..circuit import GATE, UNITARY, Circuit, Op, _from_trusted
-from ..noise.channels import PAULIS_1
+from ..gates import PAULIS_1
 from ._rules import is_concrete, make_op
 from .single import _is_phase_identity, u3_angles
 

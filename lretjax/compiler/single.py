@@ -9,21 +9,29 @@ from ..circuit import Circuit, Op, Param, _from_trusted
 from ._rules import is_concrete, make_op
 
 
-def u3_angles(u):
-    """(theta, phi, lam) with ``u = exp(i alpha) U3(theta, phi, lam)`` for a 2x2 unitary ``u``.
+def zyz(u):
+    """(theta, phi, lam, gamma) with ``u = exp(i gamma) U3(theta, phi, lam)`` for a 2x2 unitary ``u``.
 
     Removes the phase with sqrt(det u) so the rest is in SU(2):
     [[e^{-i(phi+lam)/2} c, ...], [e^{i(phi-lam)/2} s, e^{i(phi+lam)/2} c]]. Where c or s vanishes
-    the free combination is set to 0 (jnp.angle(0) = 0), which still reproduces ``u``.
+    the free combination is set to 0 (jnp.angle(0) = 0), which still reproduces ``u``. NumPy in,
+    NumPy (float64) out; otherwise jnp, so the angles stay traceable and differentiable.
     """
-    xp = np if isinstance(u, np.ndarray) else jnp  # NumPy in, NumPy (float64) out
+    xp = np if isinstance(u, np.ndarray) else jnp
     u = xp.asarray(u)
     det = u[0, 0] * u[1, 1] - u[0, 1] * u[1, 0]
-    v = u * xp.exp(-0.5j * xp.angle(det))
+    half = 0.5 * xp.angle(det)
+    v = u * xp.exp(-1j * half)
     theta = 2 * xp.arctan2(xp.abs(v[1, 0]), xp.abs(v[0, 0]))
     plus = 2 * xp.angle(v[1, 1])
     minus = 2 * xp.angle(v[1, 0])
-    return theta, (plus + minus) / 2, (plus - minus) / 2
+    # U3 = e^{i (phi + lam) / 2} v, and u = e^{i half} v.
+    return theta, (plus + minus) / 2, (plus - minus) / 2, half - plus / 2
+
+
+def u3_angles(u):
+    """(theta, phi, lam) with ``u = exp(i alpha) U3(theta, phi, lam)`` for a 2x2 unitary ``u`` (``zyz``)."""
+    return zyz(u)[:3]
 
 
 def _fusable(op: Op) -> bool:

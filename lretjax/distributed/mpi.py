@@ -23,7 +23,7 @@ from ..circuit import Circuit
 from ..engine import Settings, build, drive, resize, start_carry
 from ..engine.collectives import read
 from ..engine.step import check_settings
-from ..errors import CircuitError, ObservableError, ParameterError
+from ..errors import CircuitError, ObservableError
 from ..state import Layout, LowRankState, as_state, complex_dtype, deprecated_state_alias
 from .layout import plan_swaps
 from .mesh import _log2
@@ -157,10 +157,8 @@ def simulate_mpi(
     check_settings(max_rank, epsilon)
     if params is not None:
         circuit = circuit.bind(params)
-    elif circuit.parameters:
-        raise ParameterError(
-            f"the circuit has unbound parameters {list(circuit.parameters)}; pass params=..."
-        )
+    else:
+        circuit.check_bound()
     coll = _collectives(comm)
     placement = MPIPlacement(coll)
     n, g = circuit.num_wires, coll.num_global

@@ -127,10 +127,8 @@ def simulate_sharded(
         circuit.bind(params[0])  # validates before tracing
     elif params is not None:
         circuit = circuit.bind(params)
-    elif circuit.parameters:
-        raise ParameterError(
-            f"the circuit has unbound parameters {list(circuit.parameters)}; pass params=..."
-        )
+    else:
+        circuit.check_bound()
     placement = MeshPlacement(mesh, batched)
     lead = (params.shape[0],) if batched else ()
     wire_lists = [op.wires for op in circuit.ops]

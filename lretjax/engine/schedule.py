@@ -28,10 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from ..channels import CHANNELS
 from ..circuit import CHANNEL, GATE, Circuit, Op, Param
 from ..gates import GATES
 from ..health import op_slack
-from ..noise.channels import CHANNELS
 
 NOOP = 0
 

@@ -33,6 +33,11 @@ from ..ops.truncate import select
 from ..ops.wires import apply_matrix_at, gather_back, gather_last
 from .schedule import NOOP, ChannelBranch, GateBranch, Program, SwapBranch, Tables
 
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+# Largest stacked width a traced channel diagonalises as a Gram matrix when rho would be smaller.
+GRAM_ROUTE_MAX = 512
+
 # The fields of ``Carry.why``, the numbers of a failed health check.
 WHY = ("check", "sq", "expected", "budget", "trace", "negative", "tolerance", "discarded")
 STATE_CHECK, CHANNEL_CHECK = 1.0, 2.0
@@ -52,6 +57,8 @@ class Carry(NamedTuple):
       slack: trace drift allowed so far beyond the floor (reset by renormalisation).
       since: gates since the last health check.
       history: (rank, discarded) after each channel, when recorded; else empty arrays.
+      kept: with ``Settings.adjoint``, the last channel's kept Gram eigenvectors V (the new L is
+        S V for the stacked S), (max Kraus count x width, width); else None.
     """
 
     L: Complex[Array, "rows width"]
@@ -64,6 +71,7 @@ class Carry(NamedTuple):
     slack: Float[Array, ""]
     since: Int[Array, ""]
     history: tuple[Int[Array, " channels"], Float[Array, " channels"]]
+    kept: Complex[Array, "stacked width"] | None = None
 
 
 def start_carry(L, discarded, rank, *, slack=0.0, channels: int = 0) -> Carry:
@@ -98,6 +106,8 @@ class Settings:
         tolerance=)``): each channel may then drop what is left of it divided by the channels
         still to come, so the accumulated discarded weight stays within it. 0: epsilon is the
         per-channel fraction of the trace.
+      adjoint: every step also returns the kept eigenvectors of its channel (``Carry.kept``),
+        which is all the adjoint sweep (``adjoint.py``) needs to undo the step.
     """
 
     max_rank: int
@@ -109,6 +119,7 @@ class Settings:
     record: bool = False
     remat: bool = False
     tolerance: int = 0
+    adjoint: bool = False
 
 
 def check_settings(max_rank, epsilon, tolerance=None) -> None:
@@ -143,6 +154,7 @@ class _Out(NamedTuple):
     wanted: Array
     trace: Array
     over: Array
+    vectors: Array | None = None
 
 
 def _vma(x) -> frozenset:
@@ -174,7 +186,7 @@ def vary(tree, axes: frozenset):
     return jax.tree_util.tree_map(cast, tree)
 
 
-def _out(L, discarded, rank, wanted, trace, over) -> _Out:
+def _out(L, discarded, rank, wanted, trace, over, vectors=None) -> _Out:
     """A branch's result in the one type every branch of the switch returns.
 
     Branches that change no number return their inputs (``zero`` and ``rank < 0`` are computed
@@ -183,7 +195,7 @@ def _out(L, discarded, rank, wanted, trace, over) -> _Out:
     refuse to join them."""
     real = jnp.finfo(L.dtype).dtype
     return _Out(L, jnp.asarray(discarded, real), jnp.asarray(rank, jnp.int32),
-                jnp.asarray(wanted, jnp.int32), jnp.asarray(trace, real), jnp.asarray(over, bool))
+                jnp.asarray(wanted, jnp.int32), jnp.asarray(trace, real), jnp.asarray(over, bool), vectors)
 
 
 def _pick(variants: Sequence[Callable], sub, *args):
@@ -237,12 +249,23 @@ def _stack_at(L, kraus, wires, nl):
     return jnp.concatenate([apply_matrix_at(L, kraus[i], wires, nl) for i in range(kraus.shape[0])], axis=1)
 
 
+def _roundoff(settings: Settings, L) -> bool:
+    """Keep the round-off directions a static width has room for (``ops.truncate.keep_mask``):
+    traced runs in double precision only. In complex64 those directions are noise of the
+    eigensolver, and keeping them made cuSOLVER return NaN eigenpairs a few optax steps into a
+    14-qubit VQE on an H100 (forward value NaN at step 11; fine without them)."""
+    return not settings.halting and L.dtype == jnp.complex128
+
+
 def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll, num_global: int):
     W = settings.width
     k = min(W, settings.max_rank)
     rows = 2**nl
     # More stacked columns than rows (one device only): rho itself is the smaller eigenproblem.
-    rho_route = num_global == 0 and br.m * W > rows
+    # Traced runs keep the Gram route while it is small: its kept columns S v are linear in the
+    # Kraus operators, so a direction of weight zero (a channel at strength 0) keeps its exact
+    # derivative, where rho's factor sqrt(lambda) u has none at lambda = 0.
+    rho_route = num_global == 0 and br.m * W > rows and (settings.halting or br.m * W > GRAM_ROUTE_MAX)
     can_overflow = settings.halting and W < min(settings.max_rank, 2 ** (nl + num_global))
     psum = coll.psum if num_global else None
     last = _wire_variants(br, nl, wires_last, gather_last)
@@ -254,28 +277,34 @@ def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll,
 
     def run(L, rank, zero, sub, slot, at, eps):
         kraus = _row(stack, slot)
+        vectors = None
         if rho_route:
             S = stacked(sub, at, L, kraus)
             if settings.tolerance:  # eps is this channel's share of the budget, in weight
                 eps = eps / jnp.maximum(sq_norm(S), jnp.finfo(eps.dtype).tiny)
-            t = truncate(S, k, eps)
+            t = truncate(S, k, eps, roundoff=_roundoff(settings, L))
             new, d, r, wanted, trace = widen(t.L), t.discarded, t.rank, t.wanted, sq_norm(S)
             factor = None
+            if settings.adjoint:  # new = U_k sqrt(lam_k) = S V with V = S^dagger U_k / sqrt(lam_k)
+                norms = jnp.sum(jnp.abs(new) ** 2, axis=0)
+                inv = jnp.where(norms > 0, 1.0 / jnp.where(norms > 0, norms, 1.0), 0.0)
+                vectors = jnp.matmul(S.conj().T, new, precision=_HIGHEST) * inv.astype(new.dtype)
         else:
             Lw = last(sub, at, L)
             G = channel_gram(Lw, kraus, psum)
             if settings.tolerance:
                 eps = eps / jnp.maximum(jnp.real(jnp.trace(G)), jnp.finfo(eps.dtype).tiny)
-            sel = select(G, k, eps)
+            sel = select(G, k, eps, roundoff=_roundoff(settings, L))
             d, r, wanted, trace = sel.discarded, sel.rank, sel.wanted, jnp.real(jnp.trace(G))
             V = widen(sel.vectors)
+            vectors = V if settings.adjoint else None
 
             def factor():
                 return back(sub, at, channel_factor(Lw, kraus, V))
 
             new = None
         if not can_overflow:
-            return _out(new if factor is None else factor(), d, r, wanted, trace, rank < 0)
+            return _out(new if factor is None else factor(), d, r, wanted, trace, rank < 0, vectors)
         # Eager widths: a channel whose epsilon rule wants more columns than L has is not applied;
         # the loop stops there and the driver reruns it on a wider L.
         over = jnp.minimum(wanted, settings.max_rank) > W
@@ -283,7 +312,7 @@ def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll,
             out = jax.lax.cond(over, lambda: L, lambda: new)
         else:
             out = jax.lax.cond(over, lambda: L, factor)
-        return _out(out, jnp.where(over, zero, d), jnp.where(over, rank, r), wanted, trace, over)
+        return _out(out, jnp.where(over, zero, d), jnp.where(over, rank, r), wanted, trace, over, vectors)
 
     return run
 
@@ -316,6 +345,26 @@ def branches(program: Program, tables: Tables, settings: Settings, coll) -> list
     return out
 
 
+def kept_rows(program: Program, width: int) -> int:
+    """Rows of ``Carry.kept``: the widest stacked factor of the program's channels."""
+    return max([br.m for br in program.branches if isinstance(br, ChannelBranch)] + [1]) * width
+
+
+def _with_kept(fn, rows: int, width: int):
+    """A branch that also returns its kept vectors padded to (rows, width) (zeros for a gate)."""
+
+    def run(L, *args):
+        out = fn(L, *args)
+        v = out.vectors
+        if v is None:
+            v = jnp.zeros((rows, width), L.dtype) + jnp.zeros((), L.dtype) * L[0, 0]
+        else:
+            v = jnp.pad(v, ((0, rows - v.shape[0]), (0, 0)))
+        return out._replace(vectors=v)
+
+    return run
+
+
 def _varying(fn, axes: frozenset):
     """A branch whose outputs vary over ``axes`` and every mesh axis its inputs do (``vary``)."""
 
@@ -336,8 +385,11 @@ def make_step(program: Program, tables: Tables, settings: Settings, coll, eps, t
     axes the carry varies over inside a caller's ``shard_map`` (``varying_axes``). ``used``: the
     branches the steps to run use, when known (the others are left out of the switch).
     """
-    fns = [_varying(fn if used is None or b in used else _noop, axes)
+    fns = [fn if used is None or b in used else _noop
            for b, fn in enumerate(branches(program, tables, settings, coll))]
+    if settings.adjoint:
+        fns = [_with_kept(fn, kept_rows(program, settings.width), settings.width) for fn in fns]
+    fns = [_varying(fn, axes) for fn in fns]
     checks = settings.checks
 
     def step(carry: Carry, i, code=None) -> Carry:
@@ -407,6 +459,7 @@ def make_step(program: Program, tables: Tables, settings: Settings, coll, eps, t
             rec = is_chan & ~out.over
             history = (jnp.where(rec, ranks.at[at].set(out.rank), ranks),
                        jnp.where(rec, discs.at[at].set(discarded), discs))
-        return vary(Carry(L, discarded, out.rank, halt, need, fail, why, slack, since, history), axes)
+        return vary(Carry(L, discarded, out.rank, halt, need, fail, why, slack, since, history, out.vectors),
+                    axes)
 
     return step

@@ -44,11 +44,8 @@ from ..errors import CircuitError, LretError
 __all__ = ["JsonProgram", "loads_program", "load_program", "loads", "load", "dumps", "dump",
            "observable_from_json"]
 
-# Spellings seen in LRET files that lretjax's alias tables do not hold.
-_EXTRA_ALIASES = {
-    "sdag": "sdg", "s_dag": "sdg", "tdag": "tdg", "t_dag": "tdg", "sqrtx": "sx", "sx_dag": "sxdg",
-    "cnot": "cx", "cx": "cx", "qubitunitary": "unitary", "u": "u3",
-}
+# Spellings of LRET files that are not gates (gate spellings are the gates' aliases).
+_EXTRA_ALIASES = {"qubitunitary": "unitary"}
 _SKIPPED = frozenset({"measure", "barrier", "measurement"})
 _PAULI = frozenset("IXYZ")
 

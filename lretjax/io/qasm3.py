@@ -29,118 +29,47 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import replace as _replace
 
-import numpy as np
-
-from ..circuit import CHANNEL, GATE, KRAUS, UNITARY, Circuit, Op, Param
-from ..errors import CircuitError, LretError, ParameterError, QasmError
+from ..circuit import MEASURE, UNITARY, Circuit, Condition, Op, Param
+from ..dynamic import is_mid_circuit
+from ..errors import LretError, QasmError
 from ..gates import GATES, canonical_name
+from . import _qasm
+from ._qasm import EOF, ID, INT, REAL, STRING, SYM, Token
 
 __all__ = ["loads", "load", "parse", "dumps", "dump", "Program"]
 
 MAX_BITS = 1 << 16
 MAX_OPS = 10_000_000
-_MAX_DEPTH = 64
 
-ID, NUM, STRING, SYM, EOF = "identifier", "number", "string", "symbol", "end of input"
-
-_LEXEME = re.compile(
-    r"(?P<space>[ \t\r\f\v]+)|(?P<newline>\n)|(?P<comment>//[^\n]*)|(?P<block>/\*.*?\*/)"
-    r"|(?P<id>[A-Za-z_\u03c0\u03c4\u2107][A-Za-z0-9_]*)"
-    r"|(?P<num>(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
-    r'|(?P<string>"[^"\n]*")'
-    r"|(?P<sym>->|\*\*|==|[;,()\[\]{}+\-*/^=:@$])",
-    re.DOTALL,
+DIALECT = _qasm.Dialect(
+    name="OpenQASM 3",
+    lexeme=re.compile(
+        r"(?P<space>[ \t\r\f\v]+)|(?P<newline>\n)|(?P<comment>//[^\n]*)|(?P<block>/\*.*?\*/)"
+        r"|(?P<id>[A-Za-z_\u03c0\u03c4\u2107][A-Za-z0-9_]*)"
+        r"|(?P<num>(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
+        r'|(?P<string>"[^"\n]*")'
+        r"|(?P<sym>->|\*\*|==|!=|[;,()\[\]{}+\-*/^=:@$!])",
+        re.DOTALL,
+    ),
+    bad_after_number=lambda ch: ch.isalpha() or ch == "_",
+    malformed="malformed number or unsupported unit {text}",
+    malformed_extra=2,
+    funcs={**_qasm.FUNCS, "arcsin": math.asin, "arccos": math.acos, "arctan": math.atan},
+    consts={"pi": math.pi, "\u03c0": math.pi, "tau": 2 * math.pi, "\u03c4": 2 * math.pi,
+            "euler": math.e, "\u2107": math.e},
+    power=("**", "^"),
 )
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str
-    text: str
-    line: int
-    col: int
-
-    def describe(self) -> str:
-        return "end of input" if self.kind == EOF else repr(self.text)
 
 
 def tokenize(text: str, source: str | None = None) -> list[Token]:
     """QASM 3 text as tokens; ``//`` and ``/* */`` comments and whitespace dropped."""
-    out: list[Token] = []
-    pos, line, line_start, n = 0, 1, 0, len(text)
-    while pos < n:
-        m = _LEXEME.match(text, pos)
-        col = pos - line_start + 1
-        if m is None:
-            ch = text[pos]
-            msg = "unterminated string" if ch == '"' else f"unexpected character {ch!r}"
-            if text.startswith("/*", pos):
-                msg = "unterminated comment"
-            raise QasmError(msg, line=line, column=col, source=source)
-        kind, lexeme, end = m.lastgroup, m.group(), m.end()
-        if kind in ("newline", "block"):
-            if kind == "newline":
-                line, line_start = line + 1, end
-            else:
-                breaks = lexeme.count("\n")
-                if breaks:
-                    line, line_start = line + breaks, pos + lexeme.rindex("\n") + 1
-        elif kind == "id":
-            out.append(Token(ID, lexeme, line, col))
-        elif kind == "num":
-            if end < n and (text[end].isalpha() or text[end] == "_"):
-                raise QasmError(f"malformed number or unsupported unit {text[pos:end + 2]!r}",
-                                line=line, column=col, source=source)
-            out.append(Token(NUM, lexeme.replace("_", ""), line, col))
-        elif kind == "string":
-            out.append(Token(STRING, lexeme[1:-1], line, col))
-        elif kind == "sym":
-            out.append(Token(SYM, lexeme, line, col))
-        pos = end
-    out.append(Token(EOF, "", line, pos - line_start + 1))
-    return out
+    return _qasm.tokenize(text, source, DIALECT)
 
 
-# --------------------------------------------------------------------------------------------
-# Values: a float, or a Param (affine in one input)
-# --------------------------------------------------------------------------------------------
-
-
-class _NotAffine(Exception):
-    pass
-
-
-def _add(a, b):
-    if isinstance(a, Param) and isinstance(b, Param):
-        if a.name != b.name:
-            raise _NotAffine(f"{a!r} + {b!r} mixes two inputs")
-        return Param(a.name, a.coeff + b.coeff, a.offset + b.offset)
-    return a + b if not isinstance(b, Param) else b + a
-
-
-def _mul(a, b):
-    if isinstance(a, Param) and isinstance(b, Param):
-        raise _NotAffine(f"{a!r} * {b!r} is not affine")
-    return a * b if not isinstance(b, Param) else b * a
-
-
-def _div(a, b):
-    if isinstance(b, Param):
-        raise _NotAffine(f"dividing by the input {b.name!r} is not affine")
-    if b == 0:
-        raise ZeroDivisionError
-    return a / b
-
-
-_FUNCS = {
-    "sin": math.sin, "cos": math.cos, "tan": math.tan, "exp": math.exp, "ln": math.log,
-    "sqrt": math.sqrt, "arcsin": math.asin, "arccos": math.acos, "arctan": math.atan,
-}
-_CONSTS = {"pi": math.pi, "\u03c0": math.pi, "tau": 2 * math.pi, "\u03c4": 2 * math.pi,
-           "euler": math.e, "\u2107": math.e}
 _UNSUPPORTED = {
-    "for": "for loops", "while": "while loops", "if": "if statements", "else": "if statements",
+    "for": "for loops", "while": "while loops", "else": "else without if",
     "def": "subroutines", "ctrl": "ctrl @ modifiers", "negctrl": "negctrl @ modifiers",
     "inv": "inv @ modifiers", "pow": "pow @ modifiers", "delay": "delay", "box": "box",
     "defcal": "defcal", "cal": "cal blocks", "extern": "extern", "let": "let aliases",
@@ -149,16 +78,9 @@ _UNSUPPORTED = {
 }
 _CLASSICAL_TYPES = {"int", "uint", "float", "angle", "bool", "complex", "duration", "stretch", "const"}
 
-# stdgates.inc names (and the OpenQASM 3 built-in U) that are not lretjax canonical names.
-_STD = {"U": "u3", "CX": "cx", "phase": "p", "cphase": "cp", "u1": "p", "u": "u3"}
-
-
-def _cu(theta, phi, lam, gamma) -> np.ndarray:
-    c, s = math.cos(theta / 2), math.sin(theta / 2)
-    u = np.array([[c, -np.exp(1j * lam) * s], [np.exp(1j * phi) * s, np.exp(1j * (phi + lam)) * c]])
-    m = np.eye(4, dtype=complex)
-    m[2:, 2:] = np.exp(1j * gamma) * u
-    return m
+# stdgates.inc names (and the built-ins U, CX) -> lretjax gates, from the gate specs; other
+# spellings go through the gates' aliases.
+_STD = {name: g.name for g in GATES.values() for name in g.qasm3}
 
 
 @dataclass(frozen=True)
@@ -188,11 +110,11 @@ class Program:
     measurements: tuple[tuple[int, int], ...]
 
 
-class _Parser:
+class _Parser(_qasm.Cursor):
+    dialect = DIALECT
+
     def __init__(self, text: str, source: str | None):
-        self.source = source
-        self.toks = tokenize(text, source)
-        self.pos = 0
+        super().__init__(text, source)
         self.qregs: dict[str, tuple[int, int]] = {}
         self.cregs: dict[str, tuple[int, int]] = {}
         self.inputs: dict[str, Param] = {}
@@ -200,43 +122,16 @@ class _Parser:
         self.nq = self.nb = 0
         self.ops: list = []
         self.measurements: list[tuple[int, int]] = []
+        self.cond: Condition | None = None  # while reading the body of an if/else
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def err(self, msg: str, tok: Token) -> QasmError:
-        return QasmError(msg, line=tok.line, column=tok.col, source=self.source)
-
-    @property
-    def tok(self) -> Token:
-        return self.toks[self.pos]
-
-    def next(self) -> Token:
-        t = self.toks[self.pos]
-        if t.kind != EOF:
-            self.pos += 1
-        return t
-
-    def at(self, text: str) -> bool:
-        return self.tok.kind in (SYM, ID) and self.tok.text == text
-
-    def expect(self, text: str) -> Token:
-        if self.at(text):
-            return self.next()
-        t = self.tok
-        if text == ";" and self.pos:
-            prev = self.toks[self.pos - 1]
-            end = Token(prev.kind, prev.text, prev.line, prev.col + len(prev.text))
-            raise self.err(f"missing ';' after {prev.describe()} (found {t.describe()})", end)
-        raise self.err(f"expected {text!r}, found {t.describe()}", t)
-
     def ident(self, what: str) -> Token:
-        if self.tok.kind != ID:
-            raise self.err(f"expected {what}, found {self.tok.describe()}", self.tok)
-        return self.next()
+        return self.expect_kind(ID, what)
 
     def integer(self, what: str) -> int:
         t = self.tok
-        if t.kind != NUM or not t.text.isdigit():
+        if t.kind != INT:
             raise self.err(f"expected {what} (an integer), found {t.describe()}", t)
         self.next()
         if len(t.text.lstrip("0")) > 9:
@@ -249,7 +144,7 @@ class _Parser:
         if self.at("OPENQASM"):
             self.next()
             v = self.tok
-            if v.kind != NUM:
+            if v.kind not in (INT, REAL):
                 raise self.err(f"expected a version number after OPENQASM, found {v.describe()}", v)
             self.next()
             if v.text.split(".")[0] != "3":
@@ -260,8 +155,11 @@ class _Parser:
             self.statement()
         if self.nq == 0:
             raise self.err("the program declares no qubits (add 'qubit[n] q;')", self.tok)
+        cregs = [(k, s) for k, (_, s) in self.cregs.items()]
         try:
-            circuit = Circuit(self.nq, self.ops)
+            circuit = Circuit(self.nq, self.ops, cregs=cregs)
+            if not is_mid_circuit(circuit.ops):  # every measurement at the end: read as before
+                circuit = Circuit(self.nq, [o for o in circuit.ops if o.kind != MEASURE], cregs=cregs)
         except LretError as e:  # pragma: no cover - ops are checked one by one as they are made
             raise QasmError(str(e), source=self.source) from None
         return Program(circuit, tuple(self.inputs), dict(self.qregs), dict(self.cregs),
@@ -276,6 +174,17 @@ class _Parser:
         word = t.text
         if word in _UNSUPPORTED:
             raise self.err(f"{_UNSUPPORTED[word]} are not supported by this OpenQASM 3 reader", t)
+        if self.cond is not None:
+            nxt = self.toks[self.pos + 1]
+            if word == "measure" or (nxt.kind == SYM and nxt.text == "=") or word == "if":
+                what = "if" if word == "if" else "measure"
+                raise self.err(f"{what} inside if/else is not supported (conditioned gates and resets "
+                               "are)", t)
+            if word in ("qubit", "qreg", "bit", "creg", "input", "gate", "include", *_CLASSICAL_TYPES):
+                raise self.err(f"'{word}' inside if/else is not supported", t)
+        if word == "if":
+            self.if_stmt()
+            return
         if word == "OPENQASM":
             raise self.err("OPENQASM must be the first statement", t)
         if word == "include":
@@ -319,7 +228,7 @@ class _Parser:
         elif word == "gphase":
             self.next()
             self.expect("(")
-            self.value(self.expr(0), {})
+            self.eval(self.expr(0), {})
             self.expect(")")
             self.expect(";")
         elif self.toks[self.pos + 1].kind == SYM and self.toks[self.pos + 1].text in ("=", "["):
@@ -465,6 +374,62 @@ class _Parser:
         if bits is not None and len(bits) != len(qs):
             raise self.err(f"measure: {len(qs)} qubit(s) into {len(bits)} bit(s)", tok)
         self.measurements.extend(zip(qs, bits if bits is not None else [-1] * len(qs), strict=True))
+        for q, b in zip(qs, bits or (), strict=False):
+            self.ops.append(Op(MEASURE, (q,), (), MEASURE, checked=True, clbits=(b,)))
+
+    def if_stmt(self) -> None:
+        """``if (cond) body [else body]``; cond: ``b``, ``!b``, ``b == v``, ``b != v`` or
+        ``reg == k`` / ``reg != k``; a body is one statement or a ``{ ... }`` block of gate
+        calls and resets."""
+        kw = self.next()
+        self.expect("(", "'(' after if")
+        negate = False
+        if self.at("!"):
+            self.next()
+            negate = True
+        t = self.tok
+        if t.kind != ID or t.text not in self.cregs:
+            raise self.err(f"if: expected a declared bit or bit register, found {t.describe()}", t)
+        bits = self.bit_arg()
+        if self.at("==") or self.at("!="):
+            equal = self.next().text == "=="
+            vt = self.tok
+            if vt.kind == ID and vt.text in ("true", "false"):
+                self.next()
+                value = int(vt.text == "true")
+            else:
+                value = self.integer("a value")
+        elif self.at(")"):
+            if len(bits) != 1:
+                raise self.err("if: a register needs a comparison (c == k)", t)
+            equal, value, vt = True, 1, t
+        else:
+            raise self.err(f"if: only bit and register comparisons with == or != are supported, found "
+                           f"{self.tok.describe()}", self.tok)
+        self.expect(")", "')' closing the condition")
+        if value >= 2 ** len(bits):
+            raise self.err(f"if: value {value} does not fit {len(bits)} bit(s)", vt)
+        cond = Condition(tuple(bits), value, equal != negate)
+        self.branch(cond)
+        if self.at("else"):
+            self.next()
+            self.branch(_replace(cond, equal=not cond.equal))
+        del kw
+
+    def branch(self, cond: Condition) -> None:
+        self.cond = cond
+        try:
+            if self.at("{"):
+                self.next()
+                while not self.at("}"):
+                    if self.tok.kind == EOF:
+                        raise self.err("missing '}' closing an if/else block", self.tok)
+                    self.statement()
+                self.next()
+            else:
+                self.statement()
+        finally:
+            self.cond = None
 
     def assign_measure(self) -> None:
         t = self.tok
@@ -487,7 +452,7 @@ class _Parser:
             self.next()
             regs.append(self.qubit_arg())
         self.expect(";")
-        values = [self.value(a, {}) for a in args]
+        values = [self.eval(a, {}) for a in args]
         width = {len(r) for r in regs if len(r) > 1}
         if len(width) > 1:
             raise self.err(f"{g.text}: registers of different sizes in one call", g)
@@ -505,12 +470,12 @@ class _Parser:
             if len(values) != len(d.params) or len(wires) != len(d.qubits):
                 raise self.err(f"gate {name!r} takes {len(d.params)} parameter(s) and {len(d.qubits)} "
                                f"qubit(s), got {len(values)} and {len(wires)}", g)
-            if depth > _MAX_DEPTH:
+            if depth > _qasm.MAX_DEPTH:
                 raise self.err(f"gate {name!r} is defined recursively or nested too deeply", site)
             env = dict(zip(d.params, values, strict=True))
             qmap = dict(zip(d.qubits, wires, strict=True))
             for bg, bargs, bqs in d.body:
-                vals = [self.value(a, env, inside=d, site=site) for a in bargs]
+                vals = [self.eval(a, env, inside=d, site=site) for a in bargs]
                 if bg.text == "gphase":
                     continue
                 self.apply(bg, vals, [qmap[q] for q in bqs], site, depth + 1)
@@ -520,7 +485,7 @@ class _Parser:
                 raise self.err("cu takes 4 parameters and 2 qubits", g)
             if any(isinstance(v, Param) for v in values):
                 raise self.err("cu with an input parameter has no lretjax gate; bind it first", g)
-            self.emit(Op("unitary", tuple(wires), (_cu(*values),), UNITARY), site)
+            self.emit(Op("unitary", tuple(wires), (_qasm.cu(*values),), UNITARY), site)
             return
         key = _STD.get(name, canonical_name(name))
         if key not in GATES:
@@ -532,131 +497,31 @@ class _Parser:
         if len(self.ops) >= MAX_OPS:
             raise self.err(f"the program expands to more than {MAX_OPS} operations", site)
         try:
-            self.ops.append(Circuit(self.nq, [op]).ops[0])
+            built = Circuit(self.nq, [op]).ops[0]
         except LretError as e:
             raise self.err(str(e), site) from None
+        if self.cond is not None:
+            built = _replace(built, condition=self.cond, checked=False)
+        self.ops.append(built)
 
     # -- expressions: evaluated to a float or an affine Param ---------------------------------------
 
-    def expr(self, depth: int):
-        left = self.term(depth)
-        while self.at("+") or self.at("-"):
-            op = self.next()
-            left = ("bin", op, left, self.term(depth))
-        return left
+    def eval(self, e, env: Mapping, inside: _GateDef | None = None, site: Token | None = None):
+        def lookup(name: _qasm.Name):
+            if name.name in env:
+                return env[name.name]
+            if name.name in self.inputs:
+                return self.inputs[name.name]
+            n = name.name
+            raise _qasm.EvalFailure(f"unknown name {n!r} (declare it with 'input float {n};')", name.tok)
 
-    def term(self, depth: int):
-        left = self.unary(depth)
-        while self.at("*") or self.at("/"):
-            op = self.next()
-            left = ("bin", op, left, self.unary(depth))
-        return left
-
-    def unary(self, depth: int):
-        if depth > _MAX_DEPTH:
-            raise self.err("expression is nested too deeply", self.tok)
-        if self.at("-") or self.at("+"):
-            op = self.next()
-            arg = self.unary(depth + 1)
-            return ("neg", op, arg) if op.text == "-" else arg
-        base = self.atom(depth)
-        if self.at("**") or self.at("^"):
-            op = self.next()
-            return ("bin", op, base, self.unary(depth + 1))
-        return base
-
-    def atom(self, depth: int):
-        t = self.tok
-        if t.kind == NUM:
-            self.next()
-            return ("num", t, float(t.text))
-        if self.at("("):
-            self.next()
-            e = self.expr(depth + 1)
-            self.expect(")")
-            return e
-        if t.kind == ID:
-            self.next()
-            if t.text in _CONSTS:
-                return ("num", t, _CONSTS[t.text])
-            if t.text in _FUNCS:
-                self.expect("(")
-                arg = self.expr(depth + 1)
-                self.expect(")")
-                return ("call", t, arg)
-            return ("name", t)
-        raise self.err(f"expected an expression, found {t.describe()}", t)
-
-    def value(self, e, env: Mapping, inside: _GateDef | None = None, site: Token | None = None):
-        try:
-            return self._eval(e, env)
-        except _Failure as f:
-            if inside is None:
-                raise self.err(f.message, f.tok) from None
-            raise self.err(f"{f.message} (in the body of gate {inside.name!r}, line {inside.tok.line})",
-                           site) from None
-
-    def _eval(self, e, env: Mapping):
-        kind, tok = e[0], e[1]
-        if kind == "num":
-            return e[2]
-        if kind == "name":
-            if tok.text in env:
-                return env[tok.text]
-            if tok.text in self.inputs:
-                return self.inputs[tok.text]
-            raise _Failure(f"unknown name {tok.text!r} (declare it with 'input float {tok.text};')", tok)
-        if kind == "neg":
-            return -self._eval(e[2], env)
-        if kind == "call":
-            x = self._eval(e[2], env)
-            if isinstance(x, Param):
-                raise _Failure(f"{tok.text}({x!r}) is not affine in input {x.name!r}; lretjax symbols "
-                               "are coeff * name + offset", tok)
-            try:
-                return float(_FUNCS[tok.text](x))
-            except (ValueError, OverflowError):
-                raise _Failure(f"{tok.text}({x!r}) is undefined or overflows", tok) from None
-        a, b = self._eval(e[2], env), self._eval(e[3], env)
-        op = tok.text
-        try:
-            if op == "+":
-                v = _add(a, b)
-            elif op == "-":
-                v = _add(a, -b)
-            elif op == "*":
-                v = _mul(a, b)
-            elif op == "/":
-                v = _div(a, b)
-            else:
-                if isinstance(a, Param) or isinstance(b, Param):
-                    raise _NotAffine(f"{a!r} {op} {b!r} is not affine")
-                v = math.pow(a, b)
-        except _NotAffine as x:
-            raise _Failure(f"{x}; lretjax symbols are coeff * name + offset", tok) from None
-        except ZeroDivisionError:
-            raise _Failure("division by zero in a parameter expression", tok) from None
-        except (ValueError, OverflowError):
-            raise _Failure(f"{a!r} {op} {b!r} is undefined or overflows", tok) from None
-        if not isinstance(v, Param) and not math.isfinite(v):
-            raise _Failure(f"{a!r} {op} {b!r} is not finite", tok)
-        return v
-
-
-class _Failure(Exception):
-    def __init__(self, message: str, tok: Token):
-        super().__init__(message)
-        self.message, self.tok = message, tok
+        where = None if inside is None else (inside.name, f"line {inside.tok.line}")
+        return self.value(e, lookup, site, where)
 
 
 def parse(text: str, source: str | None = None) -> Program:
     """Parse an OpenQASM 3 program into a :class:`Program`."""
-    if not isinstance(text, str):
-        raise QasmError(f"expected the program as a str, got {type(text).__name__}", source=source)
-    try:
-        return _Parser(text, source).program()
-    except RecursionError:
-        raise QasmError("program is nested too deeply", source=source) from None
+    return _qasm.parse_guarded(lambda: _Parser(text, source).program(), text, source)
 
 
 def loads(text: str, source: str | None = None, inputs: Mapping[str, float] | None = None) -> Circuit:
@@ -669,89 +534,41 @@ def loads(text: str, source: str | None = None, inputs: Mapping[str, float] | No
 def load(path: str | os.PathLike, inputs: Mapping[str, float] | None = None) -> Circuit:
     """Read an OpenQASM 3 file (see :func:`loads`)."""
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise QasmError(f"cannot read {path!r}: {e}", source=path) from None
-    return loads(text, source=path, inputs=inputs)
+    return loads(_qasm.read_text(path), source=path, inputs=inputs)
 
 
 # --------------------------------------------------------------------------------------------
 # Writer
 # --------------------------------------------------------------------------------------------
 
-_STDGATES = {"x", "y", "z", "h", "s", "sdg", "t", "tdg", "sx", "rx", "ry", "rz", "p", "cx", "cy", "cz",
-             "cp", "crx", "cry", "crz", "ch", "swap", "ccx", "cswap", "id", "u2", "u3"}
-_DEFS = {
-    "sxdg": "gate sxdg a { s a; h a; s a; }",
-    "rxx": "gate rxx(theta) a, b { h a; h b; cx a, b; rz(theta) b; cx a, b; h a; h b; }",
-    "ryy": "gate ryy(theta) a, b { rx(pi/2) a; rx(pi/2) b; cx a, b; rz(theta) b; cx a, b; "
-           "rx(-pi/2) a; rx(-pi/2) b; }",
-    "rzz": "gate rzz(theta) a, b { cx a, b; rz(theta) b; cx a, b; }",
-    "iswap": "gate iswap a, b { s a; s b; h a; cx a, b; cx b, a; h b; }",
-    "ecr": "gate ecr a, b { s a; sx b; cx a, b; x a; }",
-}
+# lretjax gate -> stdgates.inc gate with the same matrix up to a global phase and the same
+# parameter order (from the gate specs). Gates with none are defined at the top of the file
+# (``_qasm.DEFINITIONS``) or written as exact stdgates gates.
+_WRITE_NAMES = {g.name: g.qasm3[0] for g in GATES.values() if g.qasm3}
 
-
-def _fmt(p, where: str) -> str:
-    if isinstance(p, Param):
-        s = p.name if p.coeff == 1.0 else f"{p.coeff!r}*{p.name}"
-        return s if p.offset == 0.0 else f"{s} + {p.offset!r}" if p.offset > 0 else f"{s} - {-p.offset!r}"
-    try:
-        v = float(p)
-    except Exception:
-        raise CircuitError(f"cannot write {where}: parameter is not a concrete number") from None
-    if not math.isfinite(v):
-        raise CircuitError(f"cannot write {where}: parameter {v} is not finite")
-    return repr(v)
+_WRITER = _qasm.Writer(
+    dialect="OpenQASM 3",
+    names=_WRITE_NAMES,
+    header=("OPENQASM 3.0;", 'include "stdgates.inc";'),
+    register="qubit[{n}] q;",
+    param_sep=", ",
+    symbols=True,
+    number=repr,
+    creg="bit[{size}] {name};",
+    bit_conditions=True,
+)
 
 
 def dumps(circuit: Circuit, *, skip_channels: bool = False) -> str:
     """Write a circuit as OpenQASM 3 (stdgates.inc; symbols as ``input float``).
 
-    User unitaries are decomposed as in the QASM 2 writer (exact up to a global phase).
-    Channels have no OpenQASM 3 form: CircuitError, unless ``skip_channels=True`` drops them.
+    User unitaries are decomposed into stdgates gates (exact up to a global phase), as in the
+    QASM 2 writer. Channels have no OpenQASM 3 form: CircuitError, unless
+    ``skip_channels=True`` drops them.
     """
-    from . import qasm2
-
-    if not isinstance(circuit, Circuit):
-        raise CircuitError(f"dumps expects a lretjax Circuit, got {type(circuit).__name__}")
-    defs: dict[str, str] = {}
-    body: list[str] = []
-    for idx, op in enumerate(circuit.ops):
-        where = f"op {idx} ({op.name} on wires {list(op.wires)})"
-        qs = ", ".join(f"q[{w}]" for w in op.wires)
-        if op.kind in (CHANNEL, KRAUS):
-            if skip_channels:
-                continue
-            raise CircuitError(f"cannot write {where}: channels have no OpenQASM 3 form "
-                               "(pass skip_channels=True to drop them)")
-        if op.kind == GATE and (op.name in _STDGATES or op.name in _DEFS):
-            if op.name in _DEFS:
-                defs[op.name] = _DEFS[op.name]
-            ps = f"({', '.join(_fmt(p, where) for p in op.params)})" if op.params else ""
-            body.append(f"{op.name}{ps} {qs};")
-            continue
-        if any(isinstance(p, Param) for p in op.params):
-            raise ParameterError(f"cannot write {where}: a symbolic {op.name!r} has no OpenQASM 3 form")
-        m = np.asarray(op.params[0] if op.kind == UNITARY else op.matrix(), dtype=complex)
-        for line in qasm2._unitary_lines(m, op.wires):
-            if line.startswith(("u3(", "cu3(", "u1(")):  # qelib1 names -> stdgates / built-in U
-                line = "U" + line[2:] if line.startswith("u3(") else line
-                if line.startswith("cu3("):
-                    line = "cu(" + line[4:].replace(")", ", 0.0)", 1)
-                elif line.startswith("u1("):
-                    line = "p" + line[2:]
-            body.append(line)
-    names = list(circuit.parameters)
-    head = ["OPENQASM 3.0;", 'include "stdgates.inc";', *[f"input float {n};" for n in names],
-            *defs.values(), f"qubit[{circuit.num_wires}] q;"]
-    return "\n".join(head + body) + "\n"
+    return _WRITER.dumps(circuit, skip_channels=skip_channels)
 
 
 def dump(circuit: Circuit, path: str | os.PathLike, *, skip_channels: bool = False) -> None:
     """Write a circuit to an OpenQASM 3 file."""
-    text = dumps(circuit, skip_channels=skip_channels)
-    with open(os.fspath(path), "w", encoding="utf-8") as f:
-        f.write(text)
+    _WRITER.dump(circuit, os.fspath(path), skip_channels=skip_channels)

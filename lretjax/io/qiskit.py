@@ -20,25 +20,23 @@ Symbolic parameters cross both ways: a Qiskit ``Parameter`` (or an affine expres
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
-from ..circuit import CHANNEL, GATE, KRAUS, UNITARY, Circuit, Op, Param
-from ..errors import CircuitError, ParameterError
+from ..circuit import CHANNEL, GATE, KRAUS, MEASURE, UNITARY, Circuit, Condition, Op, Param
+from ..dynamic import is_mid_circuit
+from ..errors import CircuitError, ClassicalError, ParameterError
+from ..gates import GATES
 
 __all__ = ["from_qiskit", "to_qiskit"]
 
 # Qiskit instruction name -> lretjax gate, for gates whose matrices agree (up to a global phase,
-# invisible in a density matrix) with qubits mapped wire for wire.
-_FROM = {
-    **{g: g for g in ("id", "x", "y", "z", "h", "s", "sdg", "t", "tdg", "sx", "sxdg", "rx", "ry", "rz",
-                      "p", "u2", "u3", "cx", "cy", "cz", "ch", "swap", "iswap", "ecr", "crx", "cry",
-                      "crz", "cp", "rxx", "ryy", "rzz", "ccx", "cswap")},
-    "u": "u3", "u1": "p", "cu1": "cp", "cnot": "cx", "toffoli": "ccx", "fredkin": "cswap",
-}
-# lretjax gate -> QuantumCircuit method with the same parameter order.
-_TO = {g: g for g in _FROM.values() if g not in ("id", "u2", "u3")} | {"id": "id", "u3": "u", "u2": None}
-_SKIP = frozenset({"barrier", "measure", "delay"})
+# invisible in a density matrix) with qubits mapped wire for wire; lretjax gate -> QuantumCircuit
+# method with the same parameter order. Both from the gate specs.
+_FROM = {name: g.name for g in GATES.values() for name in g.qiskit}
+_TO = {g.name: g.qiskit[0] for g in GATES.values() if g.qiskit}
+_SKIP = frozenset({"barrier", "delay"})
 
 
 def _exact(op, what: str = "matrix") -> np.ndarray:
@@ -93,14 +91,93 @@ def _kraus_of(op, where: str) -> np.ndarray:
     return np.stack([np.asarray(k, dtype=complex) for k in ks])
 
 
-def from_qiskit(qc) -> Circuit:
+def _cregs(qc) -> tuple[tuple[str, int], ...]:
+    """Qiskit's classical registers when they tile its bits in order, else one register 'c'."""
+    regs, covered = [], []
+    for reg in qc.cregs:
+        regs.append((reg.name, reg.size))
+        covered.extend(qc.find_bit(b).index for b in reg)
+    if covered == list(range(qc.num_clbits)):
+        return tuple(regs)
+    return (("c", qc.num_clbits),) if qc.num_clbits else ()
+
+
+def _condition(qc, cond, where: str) -> Condition:
+    """A Qiskit condition ``(Clbit, v)`` or ``(ClassicalRegister, v)`` as a lretjax Condition."""
+    from qiskit.circuit import ClassicalRegister, Clbit
+
+    if isinstance(cond, tuple) and len(cond) == 2:
+        target, value = cond
+        if isinstance(target, Clbit):
+            return Condition((qc.find_bit(target).index,), int(value))
+        if isinstance(target, ClassicalRegister):
+            return Condition(tuple(qc.find_bit(b).index for b in target), int(value))
+    raise ClassicalError(f"{where}: condition {cond!r} is not a bit or register compared with a "
+                         "value, which is what lretjax conditions on")
+
+
+def _convert(qc, data, qmap, cmap, cond: Condition | None, ops: list, path: str) -> None:
+    """Append the lretjax ops of Qiskit instructions ``data``; ``qmap``/``cmap`` map the
+    instructions' bits (a block's own) to the outer circuit's indices."""
+    from qiskit.circuit import ClassicalRegister, Clbit
+
+    for idx, inst in enumerate(data):
+        op = inst.operation
+        name = op.name
+        qubits = [qmap[q] for q in inst.qubits]
+        where = f"Qiskit instruction {path}{idx} ({name} on qubits {qubits})"
+        if name in ("while_loop", "for_loop", "switch_case", "box") or getattr(op, "condition", None) \
+                is not None and name != "if_else":
+            raise ClassicalError(f"{where}: classical control flow other than if/else has no lretjax form")
+        if name == "if_else":
+            if cond is not None:
+                raise ClassicalError(f"{where}: nested if/else has no lretjax form (one condition per op)")
+            target, value = op.condition
+            if isinstance(target, Clbit):
+                target = cmap[target]
+            elif isinstance(target, ClassicalRegister):
+                pass
+            else:
+                raise ClassicalError(f"{where}: condition {op.condition!r} is not a bit or register "
+                                     "compared with a value")
+            c = _condition(qc, (target, value), where)
+            for k, block in enumerate(op.blocks):
+                if block is None:
+                    continue
+                bq = dict(zip(block.qubits, [qmap[q] for q in inst.qubits], strict=True))
+                bc = dict(zip(block.clbits, [cmap[b] for b in inst.clbits], strict=True))
+                _convert(qc, block.data, bq, bc, c if k == 0 else replace(c, equal=False), ops,
+                         f"{path}{idx}.{k}.")
+            continue
+        if name in _SKIP:
+            continue
+        if name == "measure":
+            if cond is not None:
+                raise ClassicalError(f"{where}: a conditional measurement has no lretjax form")
+            bit = qc.find_bit(cmap[inst.clbits[0]]).index
+            ops.append(Op(MEASURE, (qubits[0],), (), MEASURE, clbits=(bit,)))
+            continue
+        new: list = []
+        _instruction(op, name, qubits, where, new)
+        for o in new:
+            if cond is not None:
+                o = Circuit(qc.num_qubits, [o]).ops[0] if not isinstance(o, Op) else o
+                o = replace(o, condition=cond, checked=False)
+            ops.append(o)
+
+
+def from_qiskit(qc, *, measure: bool | None = None) -> Circuit:
     """The lretjax circuit of a Qiskit ``QuantumCircuit`` (q[i] -> wire i).
 
     Standard gates map by name; any other unitary instruction becomes an exact ``unitary`` op
     (its Qiskit matrix, reordered); Aer ``QuantumError`` and ``kraus`` instructions become
-    exact ``kraus`` ops; ``reset`` becomes the reset channel; ``barrier``, ``delay``
-    and ``measure`` are dropped (lretjax measures every wire at the end). Classically
-    conditioned instructions raise CircuitError.
+    exact ``kraus`` ops; ``reset`` becomes the reset channel; ``barrier`` and ``delay`` are
+    dropped. ``if_test`` blocks (``if_else`` on a bit or a register value, with its else)
+    become conditioned ops; the circuit keeps Qiskit's classical registers.
+
+    ``measure``: keep measurements as ops writing classical bits (True), drop them as the
+    static front doors do, which read every wire at the end (False), or keep them only when
+    the circuit is dynamic (None: a condition, or a measured qubit used again).
     """
     qiskit = _require_qiskit()
     if not isinstance(qc, qiskit.QuantumCircuit):
@@ -108,36 +185,40 @@ def from_qiskit(qc) -> Circuit:
     if qc.num_qubits < 1:
         raise CircuitError("the Qiskit circuit has no qubits")
     ops: list = []
-    for idx, inst in enumerate(qc.data):
-        op = inst.operation
-        name = op.name
-        qubits = [qc.find_bit(q).index for q in inst.qubits]
-        where = f"Qiskit instruction {idx} ({name} on qubits {qubits})"
-        if getattr(op, "condition", None) is not None or name in ("if_else", "while_loop", "for_loop",
-                                                                    "switch_case"):
-            raise CircuitError(f"{where}: classical control flow has no lretjax form")
-        if name in _SKIP:
-            continue
-        if name == "reset":
-            ops.append(("reset", qubits, []))
-            continue
-        if name in _FROM:
-            params = [_param_from_qiskit(v, where) for v in op.params]
-            ops.append((_FROM[name], qubits, params))
-            continue
-        if name in ("kraus", "quantum_channel") or type(op).__name__ == "QuantumError":
-            ops.append(Op("kraus", tuple(reversed(qubits)), (_kraus_of(op, where),), KRAUS))
-            continue
-        if getattr(op, "is_parameterized", lambda: False)():
-            raise ParameterError(f"{where}: a symbolic {name!r} has no lretjax gate; bind it first")
-        try:
-            from qiskit.quantum_info import Operator
+    _convert(qc, qc.data, {q: qc.find_bit(q).index for q in qc.qubits}, {b: b for b in qc.clbits}, None,
+             ops, "")
+    cregs = _cregs(qc)
+    built = Circuit(qc.num_qubits, ops, cregs=cregs)
+    keep = is_mid_circuit(built.ops) if measure is None else measure
+    if not keep:
+        if is_mid_circuit(built.ops):
+            raise ClassicalError("the Qiskit circuit is dynamic (mid-circuit measurement or if/else); "
+                                 "convert it with measure=True or None")
+        built = Circuit(qc.num_qubits, [o for o in built.ops if o.kind != MEASURE])
+    return built
 
-            m = Operator(op).data
-        except Exception as e:
-            raise CircuitError(f"{where}: cannot convert ({e})") from None
-        ops.append(Op("unitary", tuple(reversed(qubits)), (np.asarray(m, dtype=complex),), UNITARY))
-    return Circuit(qc.num_qubits, ops)
+
+def _instruction(op, name: str, qubits: list[int], where: str, ops: list) -> None:
+    """Append the lretjax op of one unitary, channel or reset instruction."""
+    if name == "reset":
+        ops.append(("reset", qubits, []))
+        return
+    if name in _FROM:
+        params = [_param_from_qiskit(v, where) for v in op.params]
+        ops.append((_FROM[name], qubits, params))
+        return
+    if name in ("kraus", "quantum_channel") or type(op).__name__ == "QuantumError":
+        ops.append(Op("kraus", tuple(reversed(qubits)), (_kraus_of(op, where),), KRAUS))
+        return
+    if getattr(op, "is_parameterized", lambda: False)():
+        raise ParameterError(f"{where}: a symbolic {name!r} has no lretjax gate; bind it first")
+    try:
+        from qiskit.quantum_info import Operator
+
+        m = Operator(op).data
+    except Exception as e:
+        raise CircuitError(f"{where}: cannot convert ({e})") from None
+    ops.append(Op("unitary", tuple(reversed(qubits)), (np.asarray(m, dtype=complex),), UNITARY))
 
 
 def _param_to_qiskit(p, table: dict, where: str):

@@ -1,31 +1,15 @@
 """Noise: Kraus channels, noise models (rules attached to gates), readout error, Qiskit import.
 
-``channels`` is imported by the circuit IR itself; the rest loads on first use, so
-``import lretjax`` stays light and the IR can import this package without a cycle.
+The channel definitions live below the circuit IR, in ``lretjax.channels`` (the IR holds
+channels); ``lretjax.noise.channels`` re-exports them beside the rest of the noise tools.
 """
 
-from __future__ import annotations
+from .channels import CHANNELS, kraus_sqrt
+from .forms import choi_matrix, kraus_from_choi, ptm
+from .model import GateNoise, IdleNoise, NoiseModel
+from .readout import apply_readout, confusion_matrix, readout_samples
 
-import importlib
-
-_LAZY = {
-    "NoiseModel": "model",
-    "GateNoise": "model",
-    "IdleNoise": "model",
-    "confusion_matrix": "readout",
-    "apply_readout": "readout",
-    "readout_samples": "readout",
-    "choi_matrix": "forms",
-    "kraus_from_choi": "forms",
-    "ptm": "forms",
-    "CHANNELS": "channels",
-    "kraus_sqrt": "channels",
-}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = [
+    "CHANNELS", "GateNoise", "IdleNoise", "NoiseModel", "apply_readout", "choi_matrix",
+    "confusion_matrix", "kraus_from_choi", "kraus_sqrt", "ptm", "readout_samples",
+]

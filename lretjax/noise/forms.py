@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .channels import PAULIS_1
+from ..gates import PAULIS_1
 
 
 def choi_matrix(kraus: jax.Array) -> jax.Array:

@@ -27,102 +27,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..channels import CHANNELS, channel_canonical_name, check_kraus
+from ..circuit import MEASURE, Circuit, Op
 from ..errors import NoiseError
-from .channels import CHANNELS, channel_canonical_name, check_kraus
+from ..gates import GATES, canonical_name
+from . import qiskit
 from .readout import apply_readout, check_confusion, confusion_matrix, readout_samples
-
-KRAUS = "kraus"
-
-
-def _concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
-
-
-def _fmt(p) -> str:
-    if isinstance(p, (np.ndarray, jax.Array)) and np.ndim(p) > 0:
-        return f"<{'x'.join(map(str, np.shape(p)))} array>"
-    try:
-        return f"{float(p):.4g}"
-    except (TypeError, jax.errors.ConcretizationTypeError):
-        return "<traced>"
-
-
-@dataclass(frozen=True, eq=False)
-class GateNoise:
-    """Attach ``channel(*params)`` after matching gates.
-
-    Attributes:
-      channel: a name in ``CHANNELS``, or ``"kraus"`` with ``params = (stacked (m, d, d) Kraus,)``.
-      params: channel parameters (numbers or traced arrays).
-      gates: canonical gate names it follows; ``None`` means every gate (and user unitary).
-      gate_wires: if set, only gates acting on exactly these wires, in this order (Qiskit's
-        per-qubit errors); the channel then acts on the gate's wires.
-      wires: if set, a one-wire channel lands only on these of the gate's wires, and a wider
-        channel only follows gates all of whose wires are in it.
-      fallback: apply only where no per-wire rule (one with ``gate_wires``) for this gate
-        matched: Qiskit's all-qubit errors, which its per-qubit errors override.
-    """
-
-    channel: str
-    params: tuple[Any, ...]
-    gates: tuple[str, ...] | None = None
-    gate_wires: tuple[int, ...] | None = None
-    wires: frozenset[int] | None = None
-    fallback: bool = False
-
-    @property
-    def channel_wires(self) -> int:
-        if self.channel == KRAUS:
-            return int(round(math.log2(np.shape(self.params[0])[-1])))
-        return CHANNELS[self.channel].num_wires
-
-    def placements(self, op) -> list[tuple[int, ...]]:
-        """Wire tuples on which this rule puts its channel after ``op`` (empty if it does not match)."""
-        if op.kind not in ("gate", "unitary"):
-            return []
-        if self.gates is not None and (op.kind != "gate" or op.name not in self.gates):
-            return []
-        if self.gate_wires is not None and tuple(op.wires) != self.gate_wires:
-            return []
-        k = self.channel_wires
-        if k == 1:
-            return [(w,) for w in op.wires if self.wires is None or w in self.wires]
-        if k == len(op.wires) and (self.wires is None or set(op.wires) <= self.wires):
-            return [tuple(op.wires)]
-        if k < len(op.wires) and self.gate_wires is not None:
-            # A Qiskit error on fewer qubits than its gate acts on the gate's leading qubits.
-            return [tuple(op.wires[:k])]
-        return []
-
-    def __repr__(self) -> str:
-        what = "every gate" if self.gates is None else "/".join(self.gates)
-        if self.gate_wires is not None:
-            what += f"{list(self.gate_wires)}"
-        if self.wires is not None:
-            what += f" on wires {sorted(self.wires)}"
-        if self.fallback:
-            what += " (unless a specific rule matched)"
-        return f"after {what}: {_channel_repr(self.channel, self.params)}"
-
-
-@dataclass(frozen=True, eq=False)
-class IdleNoise:
-    """Attach ``channel(*params)`` to each wire (of ``wires``, or all) left idle in a moment."""
-
-    channel: str
-    params: tuple[Any, ...]
-    wires: frozenset[int] | None = None
-
-    def __repr__(self) -> str:
-        where = "any wire" if self.wires is None else f"wires {sorted(self.wires)}"
-        return f"idle {where}: {_channel_repr(self.channel, self.params)}"
-
-
-def _channel_repr(channel: str, params) -> str:
-    if channel == KRAUS:
-        k = np.shape(params[0])
-        return f"kraus({k[0]} operators on {int(round(math.log2(k[-1])))} wire(s))"
-    return f"{channel}({', '.join(_fmt(p) for p in params)})" if params else channel
+from .rules import KRAUS, GateNoise, IdleNoise, _concrete
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,16 +138,12 @@ class NoiseModel:
         wire i, errors touching other qubits are dropped, and circuits must then have
         ``len(qubits)`` wires.
         """
-        from .qiskit import model_from_dict
-
-        return model_from_dict(noise_dict, qubits=qubits)
+        return cls._from_parts(qiskit.parts_from_dict(noise_dict, qubits=qubits))
 
     @classmethod
     def from_qiskit(cls, aer_noise_model, *, qubits: Sequence[int] | None = None) -> NoiseModel:
         """A model from a ``qiskit_aer.noise.NoiseModel`` (needs ``lretjax[qiskit]``)."""
-        from .qiskit import model_from_aer
-
-        return model_from_aer(aer_noise_model, qubits=qubits)
+        return cls._from_parts(qiskit.parts_from_aer(aer_noise_model, qubits=qubits))
 
     @classmethod
     def from_backend(cls, backend, *, qubits: Sequence[int] | None = None, **options) -> NoiseModel:
@@ -247,16 +154,21 @@ class NoiseModel:
         ``qubits`` selects physical qubits as in ``from_qiskit_dict``; without it the model is
         for all of the backend's qubits.
         """
-        from .qiskit import model_from_backend
+        return cls._from_parts(qiskit.parts_from_backend(backend, qubits=qubits, **options))
 
-        return model_from_backend(backend, qubits=qubits, **options)
+    @classmethod
+    def _from_parts(cls, parts: qiskit.QiskitNoise) -> NoiseModel:
+        return cls(parts.gate_rules, (), parts.readout, parts.num_wires, parts.skipped, parts.source)
 
     # -- using ------------------------------------------------------------------------------------
 
     def apply(self, circuit):
-        """The circuit with this model's channels inserted (a new ``Circuit``; pure)."""
-        from ..circuit import Circuit, Op
+        """The circuit with this model's channels inserted (a new ``Circuit``; pure).
 
+        In a dynamic circuit, the channels after a classically conditioned op carry its
+        condition (they happen only when it acts), and each measurement takes this model's
+        readout error of its wire as its confusion matrix, so conditions see the bits as read.
+        """
         if not isinstance(circuit, Circuit):
             raise NoiseError(f"NoiseModel.apply expects a lretjax.Circuit, got {type(circuit).__name__}")
         n = circuit.num_wires
@@ -265,22 +177,37 @@ class NoiseModel:
         index = self._rules_by_gate()
         if not self.idle_rules:
             for op in circuit.ops:
-                out.append(op)
-                _noise_after(index, op, n, out, Op)
-            return Circuit(n, out)
+                out.append(self._measured(op))
+                _noise_after(index, op, n, out)
+            return Circuit(n, out, cregs=circuit.cregs)
         for moment in _moments(circuit.ops, n):
             touched: set[int] = set()
             for op in moment:
-                out.append(op)
+                out.append(self._measured(op))
                 touched.update(op.wires)
-                _noise_after(index, op, n, out, Op)
+                _noise_after(index, op, n, out)
             for w in range(n):
                 if w in touched:
                     continue
                 for rule in self.idle_rules:
                     if rule.wires is None or w in rule.wires:
-                        out.append(_make_op(Op, rule.channel, (w,), rule.params))
-        return Circuit(n, out)
+                        out.append(_make_op(rule.channel, (w,), rule.params))
+        return Circuit(n, out, cregs=circuit.cregs)
+
+    def _measured(self, op):
+        """A measurement with this model's readout error of its wire (composed after its own)."""
+        if op.kind != MEASURE or not self.readout:
+            return op
+        table = dict(self.readout)
+        a = table.get(op.wires[0], table.get(None))
+        if a is None:
+            return op
+        a = jnp.asarray(a, dtype=float)
+        if op.params:
+            a = jnp.matmul(jnp.asarray(op.params[0], dtype=float), a)
+        if _concrete(a):
+            a = np.asarray(a)
+        return dataclasses.replace(op, params=(a,))
 
     def _rules_by_gate(self) -> dict:
         """Rules that can match each gate name (key None: rules for every gate), in model order."""
@@ -364,9 +291,10 @@ def _compose_readout(first, second):
     return tuple(out)
 
 
-def _noise_after(index: dict, op, n: int, out: list, Op) -> None:
+def _noise_after(index: dict, op, n: int, out: list) -> None:
     """Append the channels that follow ``op``."""
-    rules = index.get(op.name, index[None]) if op.kind == "gate" else index[None]
+    named = op.kind == "gate" or (op.kind == "channel" and op.name == "reset")
+    rules = index.get(op.name, index[None]) if named else index[None]
     # Qiskit's rule: a per-qubit error for this gate replaces the all-qubit (fallback) one.
     specific = any(not r.fallback and r.gate_wires is not None and r.placements(op) for r in rules)
     for rule in rules:
@@ -374,10 +302,13 @@ def _noise_after(index: dict, op, n: int, out: list, Op) -> None:
             continue
         for wires in rule.placements(op):
             if all(w < n for w in wires):
-                out.append(_make_op(Op, rule.channel, wires, rule.params))
+                noise = _make_op(rule.channel, wires, rule.params)
+                if op.condition is not None:  # noise of a conditioned op happens when it acts
+                    noise = dataclasses.replace(noise, condition=op.condition, checked=True)
+                out.append(noise)
 
 
-def _make_op(Op, channel: str, wires: tuple[int, ...], params):
+def _make_op(channel: str, wires: tuple[int, ...], params):
     if channel == KRAUS:
         return Op(KRAUS, tuple(wires), tuple(params), KRAUS)
     return Op(channel, tuple(wires), tuple(params), "channel")
@@ -444,8 +375,6 @@ def _check_channel(channel, params) -> tuple[str, tuple]:
 
 def _check_gates(gates, channel: str, params, gate_wires) -> tuple[str, ...] | None:
     """Canonical gate names of a rule; NoiseError for an unknown gate or a width mismatch."""
-    from ..gates import GATES, canonical_name
-
     if gates is None:
         return None
     if isinstance(gates, str):

@@ -1,7 +1,10 @@
-"""Qiskit Aer noise models read into lretjax ``NoiseModel``s, exactly.
+"""Qiskit Aer noise models read into the parts of a lretjax ``NoiseModel``, exactly.
 
-The dict reader needs only NumPy, so a model saved with ``NoiseModel.to_dict()`` loads without
-Qiskit; ``model_from_aer`` and ``model_from_backend`` import Qiskit when called.
+``NoiseModel.from_qiskit_dict``, ``from_qiskit`` and ``from_backend`` build models from what the
+readers here return (gate rules, readout errors, ...), so this module needs only the rules
+(``lretjax.noise.rules``), never the model: the arrow points one way. The dict reader needs only
+NumPy, so a model saved with ``NoiseModel.to_dict()`` loads without Qiskit; ``parts_from_aer``
+and ``parts_from_backend`` import Qiskit when called.
 
 Qiskit's little-endian order is converted once, here: a Qiskit matrix on qubits (q0, q1, ...)
 has q0 as its least significant bit, so it is the lretjax matrix on wires (..., q1, q0); named
@@ -14,18 +17,32 @@ same map as PennyLane's depolarizing with p = lam (d^2 - 1) / d^2.
 
 from __future__ import annotations
 
+import importlib
+import warnings
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..channels import check_kraus
 from ..errors import NoiseError
-from .channels import check_kraus
-from .model import KRAUS, GateNoise, NoiseModel
+from ..gates import GATES, PAULIS_1, canonical_name
 from .readout import check_confusion
+from .rules import KRAUS, GateNoise
+
+
+class QiskitNoise(NamedTuple):
+    """What a Qiskit noise model holds, as the fields of a lretjax ``NoiseModel``."""
+
+    gate_rules: tuple[GateNoise, ...]
+    readout: tuple[tuple[int | None, Any], ...]
+    num_wires: int | None
+    skipped: tuple[str, ...]
+    source: str
 
 # Instruction names a lretjax circuit never holds: their errors can never fire, so skipping
 # them changes no result (they are listed in NoiseModel.skipped).
-_NO_LRETJAX_OP = {"reset", "delay", "barrier", "initialize"}
+_NO_LRETJAX_OP = {"delay", "barrier", "initialize"}
 
 
 def qiskit_depolarizing_to_p(lam: float, num_qubits: int = 1) -> float:
@@ -56,22 +73,16 @@ def _embed(m: np.ndarray, wires: Sequence[int], k: int) -> np.ndarray:
 
 
 def _pauli_matrix(label: str) -> np.ndarray:
-    table = {
-        "I": np.eye(2), "X": np.array([[0, 1], [1, 0]]),
-        "Y": np.array([[0, -1j], [1j, 0]]), "Z": np.diag([1.0, -1.0]),
-    }
     m = np.ones((1, 1), dtype=complex)
     for c in label:
-        if c not in table:
+        if c not in "IXYZ":
             raise NoiseError(f"Qiskit pauli instruction: bad letter {c!r} in {label!r}")
-        m = np.kron(m, table[c])
+        m = np.kron(m, PAULIS_1["IXYZ".index(c)])
     return m
 
 
 def _instruction_kraus(inst: dict, k: int, where: str) -> list[np.ndarray]:
     """Kraus operators (2^k x 2^k, lretjax order on the error's local wires) of one instruction."""
-    from ..gates import GATES, canonical_name
-
     name = inst["name"]
     qubits = [int(q) for q in inst["qubits"]]
     params = inst.get("params", [])
@@ -135,11 +146,9 @@ def _entry_width(entry: dict) -> int:
     return 1 + max(int(q) for circ in entry["instructions"] for inst in circ for q in inst["qubits"])
 
 
-def model_from_dict(noise_dict, *, qubits: Sequence[int] | None = None, num_wires: int | None = None,
-                    source: str = "qiskit") -> NoiseModel:
-    """Read Qiskit Aer's ``NoiseModel.to_dict()`` into a lretjax NoiseModel (see module docstring)."""
-    from ..gates import GATES, canonical_name
-
+def parts_from_dict(noise_dict, *, qubits: Sequence[int] | None = None, num_wires: int | None = None,
+                    source: str = "qiskit") -> QiskitNoise:
+    """Read Qiskit Aer's ``NoiseModel.to_dict()`` into a lretjax NoiseModel's parts (see module docstring)."""
     if not isinstance(noise_dict, dict) or "errors" not in noise_dict:
         raise NoiseError("expected a Qiskit noise-model dict with an 'errors' list (NoiseModel.to_dict())")
     pos = None
@@ -188,6 +197,8 @@ def model_from_dict(noise_dict, *, qubits: Sequence[int] | None = None, num_wire
             key = canonical_name(name)
             if key in GATES:
                 gate_names.append(key)
+            elif name == "reset":  # a reset is a channel op; its error follows it
+                gate_names.append("reset")
             elif name == "measure":
                 raise NoiseError(
                     f"{where}: quantum errors on 'measure' are not supported (lretjax reads out at "
@@ -202,7 +213,7 @@ def model_from_dict(noise_dict, *, qubits: Sequence[int] | None = None, num_wire
         k = _entry_width(entry)
         kraus = _error_kraus(entry, k, where)
         for name in gate_names:
-            width = GATES[name].num_wires
+            width = 1 if name == "reset" else GATES[name].num_wires
             if k > width:
                 raise NoiseError(f"{where}: a {k}-qubit error cannot follow the {width}-qubit gate {name!r}")
             if targets is None:
@@ -222,18 +233,18 @@ def model_from_dict(noise_dict, *, qubits: Sequence[int] | None = None, num_wire
                 rules.append(GateNoise(KRAUS, (kraus,), (name,), w, None, False))
     # Qiskit: a specific error for a (gate, qubits) replaces the all-qubit one; locals go first.
     ordered_readout = [e for e in readout if e[0] is None] + [e for e in readout if e[0] is not None]
-    return NoiseModel(tuple(rules + fallbacks), (), tuple(ordered_readout), num_wires, tuple(skipped), source)
+    return QiskitNoise(tuple(rules + fallbacks), tuple(ordered_readout), num_wires, tuple(skipped), source)
 
 
-def model_from_aer(aer_noise_model, *, qubits: Sequence[int] | None = None, num_wires: int | None = None,
-                   source: str = "qiskit") -> NoiseModel:
+def parts_from_aer(aer_noise_model, *, qubits: Sequence[int] | None = None, num_wires: int | None = None,
+                   source: str = "qiskit") -> QiskitNoise:
     """Read a ``qiskit_aer.noise.NoiseModel``."""
     if not hasattr(aer_noise_model, "to_dict"):
         raise NoiseError(f"expected a qiskit_aer.noise.NoiseModel, got {type(aer_noise_model).__name__}")
-    return model_from_dict(aer_noise_model.to_dict(), qubits=qubits, num_wires=num_wires, source=source)
+    return parts_from_dict(aer_noise_model.to_dict(), qubits=qubits, num_wires=num_wires, source=source)
 
 
-def model_from_backend(backend, *, qubits: Sequence[int] | None = None, **options) -> NoiseModel:
+def parts_from_backend(backend, *, qubits: Sequence[int] | None = None, **options) -> QiskitNoise:
     """Device noise of a Qiskit backend through ``qiskit_aer.noise.NoiseModel.from_backend``."""
     try:
         from qiskit_aer.noise import NoiseModel as AerNoiseModel
@@ -245,7 +256,32 @@ def model_from_backend(backend, *, qubits: Sequence[int] | None = None, **option
     aer = AerNoiseModel.from_backend(backend, **options)
     if qubits is None and n is not None:
         qubits = range(int(n))
-    return model_from_aer(aer, qubits=qubits, num_wires=n, source=f"{name}")
+    return parts_from_aer(aer, qubits=qubits, num_wires=n, source=f"{name}")
 
 
-__all__ = ["model_from_dict", "model_from_aer", "model_from_backend", "qiskit_depolarizing_to_p"]
+# The old model-returning names, kept for one release. The model sits above this reader, so the
+# forwarders find it when called (an import statement here would point up the layers).
+_DEPRECATED = {
+    "model_from_dict": ("parts_from_dict", "NoiseModel.from_qiskit_dict"),
+    "model_from_aer": ("parts_from_aer", "NoiseModel.from_qiskit"),
+    "model_from_backend": ("parts_from_backend", "NoiseModel.from_backend"),
+}
+
+
+def __getattr__(name: str):
+    if name not in _DEPRECATED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    reader, instead = _DEPRECATED[name]
+    warnings.warn(f"lretjax.noise.qiskit.{name} is deprecated; use lretjax.{instead}",
+                  DeprecationWarning, stacklevel=2)
+
+    def build(*args, **kwargs):
+        model = importlib.import_module(".model", __package__).NoiseModel
+        return model._from_parts(globals()[reader](*args, **kwargs))
+
+    build.__name__ = name
+    return build
+
+
+__all__ = ["QiskitNoise", "parts_from_dict", "parts_from_aer", "parts_from_backend",
+           "qiskit_depolarizing_to_p"]

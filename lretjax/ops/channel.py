@@ -74,6 +74,19 @@ def channel_factor(Lw: Array, kraus: Complex[Array, "m d d"], V: Complex[Array, 
     return jnp.matmul(Lw, W.reshape(d * r, d * k), precision=_HIGHEST)
 
 
+def channel_unfactor(Lw: Array, kraus: Complex[Array, "m d d"], V: Complex[Array, "mr k"]) -> Array:
+    """The inverse of ``channel_factor`` up to the truncation: Lw_new W^dagger = sum_i K_i^dagger S_i
+    with S = L_new V^dagger, the stacked factor as far as the kept directions V carry it.
+
+    Exact when nothing was dropped (S V V^dagger = S and sum_i K_i^dagger K_i = I); otherwise off
+    by at most sqrt(discarded weight) in Frobenius norm (both maps are contractions)."""
+    m, d, _ = kraus.shape
+    k = V.shape[-1]
+    W = jnp.einsum("iab,ipq->bpaq", kraus.astype(Lw.dtype), V.reshape(m, -1, k), precision=_HIGHEST)
+    W = W.reshape(-1, d * k)
+    return jnp.matmul(Lw, W.conj().T, precision=_HIGHEST)
+
+
 def stacks_wide(num_kraus: int, shape) -> bool:
     """More stacked columns than rows: then rho itself (dim x dim) is the smaller eigenproblem."""
     return num_kraus * shape[-1] > shape[0]

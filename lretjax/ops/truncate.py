@@ -34,30 +34,32 @@ def gram(L: Complex[Array, "dim rank"]) -> Complex[Array, "rank rank"]:
     return jnp.matmul(L.conj().T, L, precision=_HIGHEST)
 
 
-def truncate(L: Complex[Array, "dim rank"], max_rank: int, epsilon: float | Array = 0.0) -> TruncationResult:
+def truncate(L: Complex[Array, "dim rank"], max_rank: int, epsilon: float | Array = 0.0, *,
+             roundoff: bool = False) -> TruncationResult:
     """Keep at most ``max_rank`` eigen-directions, dropping the smallest whose sum is <= epsilon * trace.
 
     Eigenvalues at round-off level (below 10 machine epsilons of the largest) are dropped too,
     outside the epsilon budget, and counted in ``discarded``: they are noise of the Gram
     eigensolver, not rank. A cut never splits a cluster of equal eigenvalues (common right after a
     channel) unless the rank cap forces it, so the kept state does not depend on the eigensolver's
-    arbitrary basis inside the cluster.
+    arbitrary basis inside the cluster. ``roundoff=True`` keeps the round-off directions the
+    width has room for (see ``keep_mask``).
     The output has the static width min(width, max_rank, dim) so shapes stay fixed under jit.
     """
     dim, width = L.shape
     k = min(width, max_rank, dim)
     if width <= dim:
-        sel = select(gram(L), k, epsilon)
+        sel = select(gram(L), k, epsilon, roundoff=roundoff)
         return TruncationResult(jnp.matmul(L, sel.vectors, precision=_HIGHEST), sel.discarded,
                                 sel.rank, sel.wanted)
     # More columns than rows: the dim x dim matrix rho = L L^dagger is the smaller problem.
     rho = jnp.matmul(L, L.conj().T, precision=_HIGHEST)
     lam, u = safe_eigh(rho)
     lam, u = jnp.clip(lam[::-1], 0.0), u[:, ::-1]
-    keep, wanted = keep_mask(lam, k, epsilon)
+    keep, wanted, rank = keep_mask(lam, k, epsilon, roundoff)
     discarded = jnp.sum(jnp.where(keep, 0.0, lam))
     # Column i of the new factor is sqrt(lam_i) u_i, with the exact derivative of rho_k.
-    return TruncationResult(psd_factor(rho, lam, u, keep[:k]), discarded, jnp.sum(keep), wanted)
+    return TruncationResult(psd_factor(rho, lam, u, keep[:k]), discarded, rank, wanted)
 
 
 class Selection(NamedTuple):
@@ -74,17 +76,23 @@ class Selection(NamedTuple):
     wanted: Int[Array, ""]
 
 
-def select(G: Complex[Array, "width width"], k: int, epsilon=0.0) -> Selection:
+def select(G: Complex[Array, "width width"], k: int, epsilon=0.0, *, roundoff: bool = False) -> Selection:
     """Diagonalise the Gram matrix G and keep at most k leading directions (the truncation rule)."""
     lam, v = safe_eigh(G)  # finite gradient at degenerate eigenvalues
     lam, v = jnp.clip(lam[::-1], 0.0), v[:, ::-1]  # descending
-    keep, wanted = keep_mask(lam, k, epsilon)
+    keep, wanted, rank = keep_mask(lam, k, epsilon, roundoff)
     discarded = jnp.sum(jnp.where(keep, 0.0, lam))
-    return Selection(v[:, :k] * keep[:k].astype(v.dtype), discarded, jnp.sum(keep), wanted)
+    return Selection(v[:, :k] * keep[:k].astype(v.dtype), discarded, rank, wanted)
 
 
-def keep_mask(lam, k: int, epsilon):
-    """Which of the descending eigenvalues ``lam`` to keep, and how many epsilon alone would keep."""
+def keep_mask(lam, k: int, epsilon, roundoff: bool = False):
+    """Which of the descending eigenvalues ``lam`` to keep, how many epsilon alone would keep,
+    and the rank (kept eigenvalues above the round-off floor).
+
+    ``roundoff=True`` (a static width, as under tracing, where a column costs the same kept or
+    not) also keeps the directions below the floor that fit in the k columns: they carry no
+    weight, but their derivative need not vanish (a channel at strength exactly 0 opens new
+    directions at first order), so gradients there stay exact."""
     n = lam.shape[0]
     trace = jnp.sum(lam)
     eps = jnp.finfo(lam.dtype).eps
@@ -99,5 +107,6 @@ def keep_mask(lam, k: int, epsilon):
     # Extend the cut to the whole cluster of eigenvalues equal (to round-off) to the last one kept.
     last = lam[jnp.maximum(jnp.sum(wanted) - 1, 0)]
     wanted = wanted | ((lam >= last - 100 * eps * lam[0]) & above)
-    keep = wanted & (jnp.arange(n) < k)
-    return keep, jnp.sum(wanted)
+    fits = jnp.arange(n) < k
+    keep = (wanted | ~above) & fits if roundoff else wanted & fits
+    return keep, jnp.sum(wanted), jnp.sum(keep & above)

@@ -5,14 +5,13 @@
     ... def f(x): ...
 
 Gradients: ``diff_method="backprop"`` (JAX reverse mode through the simulation, works under
-``jax.jit``), ``"device"`` (the device's own Jacobian: lretjax's parameter-shift ``custom_vjp``
-or backprop, chosen by ``device_gradient``), or any PennyLane transform such as
+``jax.jit``), ``"device"`` (the device's own Jacobian: lretjax's parameter-shift ``custom_vjp``,
+backprop or the adjoint sweep, chosen by ``device_gradient``), or any PennyLane transform such as
 ``"parameter-shift"``, which calls this device on shifted circuits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 
 import jax
@@ -45,15 +44,22 @@ from pennylane.transforms.core import CompilePipeline
 
 from ..circuit import Circuit, Param
 from ..errors import CircuitError, ParameterError, SimulationConfigError
-from ..grad import GENERATOR_SPECTRA, expval_fn
-from ..measure import expval, probabilities, sample, to_density_matrix
-from ..ops import apply_matrix
-from ..ops.inner import sq_norm
+from ..gates import GATES
+from ..grad import expval_fn
+from ..measure import (
+    expval,
+    probabilities,
+    purity,
+    reduced_density_matrix,
+    rotated,
+    sample,
+    to_density_matrix,
+)
 from ..simulate import DEFAULT_MAX_RANK, check_settings, simulate
 from ..state import LowRankState
 from . import translate
 
-DEVICE_GRADIENTS = ("backprop", "parameter-shift")
+DEVICE_GRADIENTS = ("backprop", "parameter-shift", "adjoint")
 _JAX = {Interface.JAX, Interface.JAX_JIT, Interface.NUMPY, Interface.AUTO}
 
 
@@ -70,15 +76,6 @@ def _observable_ok(obs) -> bool:
     return obs.pauli_rep is not None or obs.has_matrix
 
 
-def _reduced_density_matrix(state: LowRankState, wires: Sequence[int]) -> jnp.ndarray:
-    """rho on ``wires`` (in that order) = A A^dagger with A the regrouped factor L."""
-    n = state.num_wires
-    others = [w for w in range(n) if w not in wires]
-    t = state.L.reshape((2,) * n + (-1,))
-    a = jnp.transpose(t, list(wires) + others + [n]).reshape(2 ** len(wires), -1)
-    return jnp.matmul(a, a.conj().T, precision="highest")
-
-
 @simulator_tracking
 @single_tape_support
 class LretDevice(Device):
@@ -93,9 +90,11 @@ class LretDevice(Device):
       noise_model: a ``lretjax.NoiseModel`` (applied to every circuit, wires in device order) or
         a ``qml.NoiseModel`` (added as PennyLane's ``add_noise`` transform).
       seed: seed of the sampling keys (an int or None).
-      device_gradient: what ``diff_method="device"`` computes: "backprop" or "parameter-shift"
+      device_gradient: what ``diff_method="device"`` computes: "backprop", "parameter-shift"
         (lretjax's exact shift rules; expectation values of named gates' parameters only,
-        otherwise it falls back to backprop).
+        otherwise it falls back to backprop) or "adjoint" (the backward sweep that undoes the
+        steps instead of storing them: memory independent of depth; it then also serves
+        ``diff_method="backprop"``; ``lretjax.grad``).
     """
 
     @property
@@ -211,17 +210,16 @@ class LretDevice(Device):
     def _state(self, tape: QuantumScript):
         circuit, initial, index, n = self._circuit(tape)
         state = simulate(circuit, max_rank=self.max_rank, epsilon=self.epsilon, tolerance=self.tolerance,
-                         initial_state=initial, representation="low-rank")
+                         initial_state=initial, representation="low-rank",
+                         adjoint=self.device_gradient == "adjoint")
         return state, index, n
 
     @staticmethod
     def _rotated(state: LowRankState, obs, index) -> LowRankState:
-        """The state in the eigenbasis of ``obs`` (its diagonalizing gates applied to L)."""
-        L = state.L
-        for g in obs.diagonalizing_gates():
-            u = jnp.asarray(qml.matrix(g, wire_order=g.wires)).astype(L.dtype)
-            L = apply_matrix(L, u, tuple(index(w) for w in g.wires), state.num_wires)
-        return LowRankState(L, state.discarded, state.rank, state.num_wires)
+        """The state in the eigenbasis of ``obs`` (its diagonalizing gates applied)."""
+        gates = obs.diagonalizing_gates()
+        return rotated(state, [(qml.matrix(g, wire_order=g.wires), [index(w) for w in g.wires])
+                               for g in gates])
 
     def _analytic(self, mp, state: LowRankState, index, n: int, order):
         if isinstance(mp, ExpectationMP):
@@ -240,11 +238,10 @@ class LretDevice(Device):
             return self._readout().readout_probabilities(p, wires) if self._readout() else p
         if isinstance(mp, DensityMatrixMP) or type(mp) is StateMP:
             wires = mp.wires if len(mp.wires) else order
-            return _reduced_density_matrix(state, [index(w) for w in wires])
+            return reduced_density_matrix(state, [index(w) for w in wires])
         if isinstance(mp, PurityMP):
             wires = mp.wires if len(mp.wires) else order
-            rho = _reduced_density_matrix(state, [index(w) for w in wires])
-            return sq_norm(rho)
+            return purity(state, [index(w) for w in wires])
         if isinstance(mp, StateMeasurement):
             return mp.process_density_matrix(to_density_matrix(state), order)
         raise DeviceError(f"lretjax.mixed cannot return {type(mp).__name__} without shots")
@@ -330,7 +327,7 @@ class LretDevice(Device):
             for j in range(len(data)):
                 if k in trainable:
                     name = translate.GATE_NAMES.get(op.name)
-                    if name not in GENERATOR_SPECTRA:
+                    if name is None or not GATES[name].spectra:  # no parameter-shift rule
                         return None
                     names[k] = f"t{k}"
                     data[j] = Param(f"t{k}")

@@ -16,18 +16,18 @@ import pennylane as qml
 
 from ..circuit import Circuit, Param
 from ..errors import CircuitError, ObservableError
+from ..gates import canonical_name
 from ..observables import DenseObservable, PauliSum, dense_observable
 
-# PennyLane name -> lretjax registry name; parameters in the same order and convention
+# PennyLane operations the device runs as lretjax gates: each name is a gate's name or alias
+# (case aside), so the gate specs map it; parameters in the same order and convention
 # (tests/test_pennylane_device.py compares every entry's matrix or Kraus set with PennyLane's).
-GATE_NAMES: dict[str, str] = {
-    "Identity": "id", "Hadamard": "h", "PauliX": "x", "PauliY": "y", "PauliZ": "z",
-    "S": "s", "T": "t", "SX": "sx", "RX": "rx", "RY": "ry", "RZ": "rz", "PhaseShift": "p",
-    "U1": "p", "U2": "u2", "U3": "u3", "CNOT": "cx", "CY": "cy", "CZ": "cz", "CH": "ch",
-    "SWAP": "swap", "ISWAP": "iswap", "ECR": "ecr", "CRX": "crx", "CRY": "cry", "CRZ": "crz",
-    "ControlledPhaseShift": "cp", "IsingXX": "rxx", "IsingYY": "ryy", "IsingZZ": "rzz",
-    "Toffoli": "ccx", "CSWAP": "cswap",
-}
+PENNYLANE_GATES = (
+    "Identity", "Hadamard", "PauliX", "PauliY", "PauliZ", "S", "T", "SX", "RX", "RY", "RZ", "PhaseShift",
+    "U1", "U2", "U3", "CNOT", "CY", "CZ", "CH", "SWAP", "ISWAP", "ECR", "CRX", "CRY", "CRZ",
+    "ControlledPhaseShift", "IsingXX", "IsingYY", "IsingZZ", "Toffoli", "CSWAP",
+)
+GATE_NAMES: dict[str, str] = {name: canonical_name(name) for name in PENNYLANE_GATES}
 CHANNEL_NAMES: dict[str, str] = {
     "DepolarizingChannel": "depolarizing", "AmplitudeDamping": "amplitude_damping",
     "PhaseDamping": "phase_damping", "BitFlip": "bit_flip", "PhaseFlip": "phase_flip",

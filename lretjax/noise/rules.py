@@ -1,0 +1,112 @@
+"""Noise rules as data: which channel follows which gates, and which lands on idle wires.
+
+``NoiseModel`` holds tuples of these; the Qiskit reader builds them too, so they sit below both.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+
+from ..channels import CHANNELS
+
+KRAUS = "kraus"
+
+
+def _concrete(x) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _fmt(p) -> str:
+    if isinstance(p, (np.ndarray, jax.Array)) and np.ndim(p) > 0:
+        return f"<{'x'.join(map(str, np.shape(p)))} array>"
+    try:
+        return f"{float(p):.4g}"
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        return "<traced>"
+
+
+@dataclass(frozen=True, eq=False)
+class GateNoise:
+    """Attach ``channel(*params)`` after matching gates.
+
+    Attributes:
+      channel: a name in ``CHANNELS``, or ``"kraus"`` with ``params = (stacked (m, d, d) Kraus,)``.
+      params: channel parameters (numbers or traced arrays).
+      gates: canonical gate names it follows; ``None`` means every gate (and user unitary).
+      gate_wires: if set, only gates acting on exactly these wires, in this order (Qiskit's
+        per-qubit errors); the channel then acts on the gate's wires.
+      wires: if set, a one-wire channel lands only on these of the gate's wires, and a wider
+        channel only follows gates all of whose wires are in it.
+      fallback: apply only where no per-wire rule (one with ``gate_wires``) for this gate
+        matched: Qiskit's all-qubit errors, which its per-qubit errors override.
+    """
+
+    channel: str
+    params: tuple[Any, ...]
+    gates: tuple[str, ...] | None = None
+    gate_wires: tuple[int, ...] | None = None
+    wires: frozenset[int] | None = None
+    fallback: bool = False
+
+    @property
+    def channel_wires(self) -> int:
+        if self.channel == KRAUS:
+            return int(round(math.log2(np.shape(self.params[0])[-1])))
+        return CHANNELS[self.channel].num_wires
+
+    def placements(self, op) -> list[tuple[int, ...]]:
+        """Wire tuples on which this rule puts its channel after ``op`` (empty if it does not match)."""
+        if op.kind == "channel" and op.name == "reset":
+            # Resets take only rules that name them (Qiskit's reset errors).
+            if self.gates is None or "reset" not in self.gates:
+                return []
+        elif op.kind not in ("gate", "unitary"):
+            return []
+        elif self.gates is not None and (op.kind != "gate" or op.name not in self.gates):
+            return []
+        if self.gate_wires is not None and tuple(op.wires) != self.gate_wires:
+            return []
+        k = self.channel_wires
+        if k == 1:
+            return [(w,) for w in op.wires if self.wires is None or w in self.wires]
+        if k == len(op.wires) and (self.wires is None or set(op.wires) <= self.wires):
+            return [tuple(op.wires)]
+        if k < len(op.wires) and self.gate_wires is not None:
+            # A Qiskit error on fewer qubits than its gate acts on the gate's leading qubits.
+            return [tuple(op.wires[:k])]
+        return []
+
+    def __repr__(self) -> str:
+        what = "every gate" if self.gates is None else "/".join(self.gates)
+        if self.gate_wires is not None:
+            what += f"{list(self.gate_wires)}"
+        if self.wires is not None:
+            what += f" on wires {sorted(self.wires)}"
+        if self.fallback:
+            what += " (unless a specific rule matched)"
+        return f"after {what}: {_channel_repr(self.channel, self.params)}"
+
+
+@dataclass(frozen=True, eq=False)
+class IdleNoise:
+    """Attach ``channel(*params)`` to each wire (of ``wires``, or all) left idle in a moment."""
+
+    channel: str
+    params: tuple[Any, ...]
+    wires: frozenset[int] | None = None
+
+    def __repr__(self) -> str:
+        where = "any wire" if self.wires is None else f"wires {sorted(self.wires)}"
+        return f"idle {where}: {_channel_repr(self.channel, self.params)}"
+
+
+def _channel_repr(channel: str, params) -> str:
+    if channel == KRAUS:
+        k = np.shape(params[0])
+        return f"kraus({k[0]} operators on {int(round(math.log2(k[-1])))} wire(s))"
+    return f"{channel}({', '.join(_fmt(p) for p in params)})" if params else channel
