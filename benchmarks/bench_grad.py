@@ -2,15 +2,17 @@
 
     python benchmarks/bench_grad.py            # 10 wires, P = 16, 64, 256
     python benchmarks/bench_grad.py --quick    # 6 wires, P = 8, 16, seconds
+    python benchmarks/bench_grad.py --depths 10 40   # compile and memory against depth (n = 16)
 
 Circuit: a hardware-efficient ansatz on n wires. Parameterised rotations (RY, RZ alternating) are
 placed wire by wire; after every sweep of n rotations come a CZ brickwork and one-qubit
 depolarizing(p) on every wire. The cost function is sum_i Z_i.
 
 Columns, each the median of repeated runs after a compiling warm-up (compile times separately):
-forward, backprop, backprop with checkpoint=True, parameter-shift (one vmapped call over all shifted
-circuits), a sequential central finite-difference loop (2P jitted forward calls from Python) and,
-where --pennylane-max allows, PennyLane default.mixed with jax backprop (jitted) on the same circuit.
+forward, backprop, backprop with checkpoint=True, the adjoint sweep, parameter-shift (one vmapped
+call over all shifted circuits), a sequential central finite-difference loop (2P jitted forward
+calls from Python) and, where --pennylane-max allows, PennyLane default.mixed with jax backprop
+(jitted) on the same circuit.
 Ratios are gradient time / forward time of the same simulator; the last two columns compare lretjax
 backprop with the finite-difference loop and with PennyLane. Writes benchmarks/results/grad_<machine>.json
 (grad_<machine>_quick.json with --quick).
@@ -83,13 +85,24 @@ def _restore_is_concrete() -> None:
 
 
 def pennylane_grad(circuit: Circuit, obs: dict[str, float]):
+    return jax.jit(jax.grad(pennylane_energy(circuit, obs)))
+
+
+def pennylane_energy(circuit: Circuit, obs: dict[str, float]):
+    """PennyLane ``default.mixed`` QNode (jax backprop) of ``circuit``'s RY/RZ/CZ/depolarizing
+    ops, returning <sum_k c_k P_k> for Pauli labels P_k (wire 0 first) over the parameters."""
     import pennylane as qml
 
     _restore_is_concrete()
-
     n, names = circuit.num_wires, circuit.parameters
     dev = qml.device("default.mixed", wires=n)
-    h = qml.Hamiltonian(list(obs.values()), [qml.PauliZ(s.index("Z")) for s in obs])
+    paulis = {"X": qml.PauliX, "Y": qml.PauliY, "Z": qml.PauliZ}
+
+    def term(label):
+        ops = [paulis[ch](i) for i, ch in enumerate(label) if ch != "I"]
+        return ops[0] if len(ops) == 1 else qml.prod(*ops)
+
+    h = qml.Hamiltonian(list(obs.values()), [term(s) for s in obs])
     table = {"ry": qml.RY, "rz": qml.RZ, "cz": qml.CZ, "depolarizing": qml.DepolarizingChannel}
 
     @qml.qnode(dev, interface="jax", diff_method="backprop")
@@ -99,7 +112,7 @@ def pennylane_grad(circuit: Circuit, obs: dict[str, float]):
             table[op.name](*args, wires=list(op.wires))
         return qml.expval(h)
 
-    return jax.jit(jax.grad(qnode))
+    return qnode
 
 
 def measure(n, num_params, p, max_rank, repeats, pennylane_max, pl=None) -> tuple[dict, dict | None]:
@@ -115,6 +128,7 @@ def measure(n, num_params, p, max_rank, repeats, pennylane_max, pl=None) -> tupl
     grads = {
         "backprop": jax.jit(jax.grad(expval_fn(circuit, obs, max_rank=max_rank))),
         "checkpoint": jax.jit(jax.grad(expval_fn(circuit, obs, max_rank=max_rank, checkpoint=True))),
+        "adjoint": jax.jit(jax.grad(expval_fn(circuit, obs, max_rank=max_rank, diff_method="adjoint"))),
         "parameter-shift": jax.jit(
             jax.grad(expval_fn(circuit, obs, max_rank=max_rank, diff_method="parameter-shift"))
         ),
@@ -150,7 +164,7 @@ def measure(n, num_params, p, max_rank, repeats, pennylane_max, pl=None) -> tupl
         row["grad_error_vs_pennylane"] = float(
             np.max(np.abs(np.asarray(grads["backprop"](x)) - exact)) / np.max(np.abs(exact))
         )
-    for name in ("backprop", "checkpoint", "parameter-shift", "finite_differences", "pennylane"):
+    for name in ("backprop", "checkpoint", "adjoint", "parameter-shift", "finite_differences", "pennylane"):
         t = row[f"{name}_s"]
         row[f"{name}_ratio"] = None if t is None else t / row["forward_s"]
     row["fd_over_parameter_shift"] = row["finite_differences_s"] / row["parameter-shift_s"]
@@ -195,16 +209,62 @@ def _f(x, fmt="{:8.2f}") -> str:
 
 
 HEADER = (f"{'P':>4} {'ops':>5} {'cap':>4} {'rank':>4} {'discard':>8} {'fwd ms':>8} | {'backprop':>8} "
-          f"{'ckpt':>8} {'p-shift':>8} {'FD loop':>8} {'PL mixed':>8} | {'FD/shift':>8} {'FD/bp':>8} "
-          f"{'PL/bp':>8} {'grad err':>8}")
+          f"{'ckpt':>8} {'adjoint':>8} {'p-shift':>8} {'FD loop':>8} {'PL mixed':>8} | {'FD/shift':>8} "
+          f"{'FD/bp':>8} {'PL/bp':>8} {'grad err':>8}")
 
 
 def print_row(r: dict) -> None:
     print(f"{r['P']:>4} {r['ops']:>5} {r['max_rank']:>4} {r['rank']:>4} {r['discarded']:8.1e} "
           f"{1e3 * r['forward_s']:8.2f} | {_f(r['backprop_ratio'])} "
-          f"{_f(r['checkpoint_ratio'])} {_f(r['parameter-shift_ratio'])} {_f(r['finite_differences_ratio'])} "
+          f"{_f(r['checkpoint_ratio'])} {_f(r['adjoint_ratio'])} {_f(r['parameter-shift_ratio'])} "
+          f"{_f(r['finite_differences_ratio'])} "
           f"{_f(r['pennylane_ratio'])} | {_f(r['fd_over_parameter_shift'])} {_f(r['fd_over_backprop'])} "
           f"{_f(r['pennylane_over_backprop'])} {_f(r.get('grad_error_vs_pennylane'), '{:8.1e}')}", flush=True)
+
+
+def _ram_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def depth_scaling(n: int, depths, max_rank: int, run_depth: int | None) -> list[dict]:
+    """Compile time and XLA's planned memory of forward + gradient, backprop against adjoint, for
+    the LRET paper family (depolarizing 1e-3 after every gate) at several depths. ``run_depth`` is
+    also run, by each method whose planned memory fits 60% of this machine's RAM."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from families import lret_paper_circuit, paper_angles, with_gate_noise
+
+    rows = []
+    print(f"\nn = {n}, max_rank {max_rank}: compile (s) and planned memory (MB) of jax.grad")
+    print(f"{'depth':>5} {'ops':>5} {'method':>9} {'fwd+grad compile':>17} {'grad memory MB':>15} "
+          f"{'fwd s':>7} {'grad s':>7}")
+    for depth in depths:
+        circuit = with_gate_noise(lret_paper_circuit(n, depth, symbolic=True), "depolarizing", 1e-3)
+        x = jnp.asarray(paper_angles(n, depth))
+        for method in ("backprop", "adjoint"):
+            f = expval_fn(circuit, {"Z0": 1.0, "Z1 Z2": 0.5}, max_rank=max_rank, diff_method=method)
+            t = time.perf_counter()
+            fwd = jax.jit(f).lower(x).compile()
+            grad = jax.jit(jax.grad(f)).lower(x).compile()
+            row = {"n": n, "depth": depth, "ops": len(circuit.ops), "method": method, "max_rank": max_rank,
+                   "compile_s": time.perf_counter() - t}
+            mem = grad.memory_analysis()
+            row["grad_memory_bytes"] = int(mem.temp_size_in_bytes + mem.argument_size_in_bytes
+                                           + mem.output_size_in_bytes)
+            row["forward_memory_bytes"] = int(fwd.memory_analysis().temp_size_in_bytes)
+            if depth == run_depth and row["grad_memory_bytes"] < 0.6 * _ram_bytes():
+                for name, fn in (("forward", fwd), ("grad", grad)):
+                    jax.block_until_ready(fn(x))
+                    t = time.perf_counter()
+                    jax.block_until_ready(fn(x))
+                    row[f"{name}_s"] = time.perf_counter() - t
+            rows.append(row)
+            print(f"{depth:>5} {row['ops']:>5} {method:>9} {row['compile_s']:17.2f} "
+                  f"{row['grad_memory_bytes'] / 2**20:15.1f} {_f(row.get('forward_s'), '{:7.2f}')} "
+                  f"{_f(row.get('grad_s'), '{:7.2f}')}", flush=True)
+    for method in ("backprop", "adjoint"):
+        mem = [r["grad_memory_bytes"] for r in rows if r["method"] == method]
+        print(f"{method}: memory at depth {depths[-1]} / depth {depths[0]} = {mem[-1] / mem[0]:.2f}")
+    return rows
 
 
 def main(argv=None) -> None:
@@ -221,11 +281,24 @@ def main(argv=None) -> None:
                     help="process: CPU time of this process, steadier than wall time on a shared machine")
     ap.add_argument("--x64", action="store_true")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--depths", type=int, nargs="+", help="instead: compile and memory against depth")
+    ap.add_argument("--run-depth", type=int, default=None, help="with --depths: also time this depth")
     a = ap.parse_args(argv)
     global CLOCK
     CLOCK = time.process_time if a.clock == "process" else time.perf_counter
     if a.x64:
         jax.config.update("jax_enable_x64", True)
+    if a.depths:
+        n = 16 if a.wires == 10 else a.wires
+        rows = depth_scaling(n, a.depths, a.max_ranks[0], a.run_depth)
+        name = f"grad_depth_{platform.node() or 'machine'}.json"
+        out = Path(a.out or Path(__file__).parent / "results" / name)
+        out.write_text(json.dumps({"meta": {"jax": jax.__version__, "device": str(jax.devices()[0]),
+                                            "command": " ".join(["python", "benchmarks/bench_grad.py",
+                                                                 *(argv or sys.argv[1:])])},
+                                   "rows": rows}, indent=2))
+        print(f"wrote {out}")
+        return
     n, sizes = (6, [8, 16]) if a.quick else (a.wires, a.params)
     print(f"hardware-efficient ansatz, {n} wires, depolarizing p={a.p}; columns after fwd: gradient "
           "time / forward time; grad err: max |backprop - PennyLane| / max |PennyLane|")
