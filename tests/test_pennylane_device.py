@@ -247,6 +247,39 @@ def test_finite_shots_sample_counts_expval():
     assert abs(flips - 0.1) < 5 * np.sqrt(0.09 / shots)
 
 
+def test_pennylane_noise_model_with_shots_matches_default_mixed():
+    # qml.add_noise's model and finite shots together: counts against default.mixed's exact
+    # probabilities of the same noisy circuit (a chi-square test at a fixed seed).
+    from stats import chi2_pvalue
+
+    model = qml.NoiseModel({
+        qml.noise.op_eq(qml.RX): qml.noise.partial_wires(qml.DepolarizingChannel, 0.1),
+        qml.noise.op_eq(qml.CNOT): qml.noise.partial_wires(qml.AmplitudeDamping, 0.2),
+    })
+
+    def ops():
+        qml.RX(0.7, 0)
+        qml.CNOT([0, 1])
+        qml.RX(1.1, 1)
+        qml.CNOT([1, 2])
+
+    def circ():
+        ops()
+        return qml.counts(wires=[0, 1, 2])
+
+    def exact():
+        ops()
+        return qml.probs(wires=[0, 1, 2])
+
+    shots = 5000
+    counts = qml.set_shots(qml.QNode(circ, LretDevice(wires=3, seed=11, noise_model=model)), shots)()
+    want = np.asarray(qml.QNode(qml.add_noise(exact, model), qml.device("default.mixed", wires=3))())
+    assert sum(counts.values()) == shots
+    assert chi2_pvalue({int(k, 2): int(v) for k, v in counts.items()}, want) > 1e-3
+    analytic = qml.QNode(exact, LretDevice(wires=3, noise_model=model))()
+    np.testing.assert_allclose(np.asarray(analytic), want, atol=1e-12)
+
+
 def test_readout_error_from_lretjax_model():
     model = lretjax.NoiseModel().readout_error(0.1, 0.2)
 
