@@ -203,6 +203,19 @@ def _is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
+def concrete_value(p, where: str, action: str = "write") -> float:
+    """A bound parameter as a finite float, for writers and converters; CircuitError naming
+    ``where`` if it is traced (writing happens outside jit) or not finite."""
+    try:
+        v = float(p)
+    except Exception:
+        raise CircuitError(f"cannot {action} {where}: parameter {p!r} is not a concrete number "
+                           f"({action} outside jit)") from None
+    if not math.isfinite(v):
+        raise CircuitError(f"cannot {action} {where}: parameter {v} is not finite")
+    return v
+
+
 def _check_wires(wires, expected: int, num_wires: int, name: str) -> tuple[int, ...]:
     if isinstance(wires, (int, np.integer)):
         wires = (wires,)

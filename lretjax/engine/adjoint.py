@@ -34,7 +34,7 @@ from ..errors import SimulationConfigError
 from ..ops.channel import channel_unfactor, wires_back, wires_last
 from ..ops.wires import gather_back, gather_last
 from .collectives import LOCAL
-from .loop import bound_segments, resize
+from .loop import bound_segments, resize, run_steps
 from .schedule import ChannelBranch, GateBranch, Program, Schedule
 from .step import Carry, Settings, _gate_branch, _row, _wire_variants, kept_rows, make_step, start_carry
 
@@ -104,10 +104,10 @@ def adjoint_evolve(schedule: Schedule, carry: Carry, eps, trace0, settings: Sett
         for (a, b, w), (c0, nc) in zip(segments, spans, strict=True):
             st = dataclasses.replace(base, width=w, adjoint=keep)
             c = c._replace(L=resize(c.L, w))
-            step = make_step(program, tabs, st, LOCAL, eps, trace0)
-            if not keep:
-                c = jax.lax.fori_loop(a, b, lambda i, x, step=step: step(x, i), c)
+            if not keep:  # the primal alone: the engine's loop as evolve runs it
+                c = run_steps(c, program, tabs, st, LOCAL, eps, trace0, a, b)
                 continue
+            step = make_step(program, tabs, st, LOCAL, eps, trace0)
             rows = kept_rows(program, w)
             n = max(nc, 1)
             vs = jnp.zeros((n, rows, w), L.dtype)

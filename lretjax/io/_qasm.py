@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..circuit import CHANNEL, GATE, KRAUS, MEASURE, UNITARY, Circuit, Param
+from ..circuit import CHANNEL, GATE, KRAUS, MEASURE, UNITARY, Circuit, Param, concrete_value
 from ..compiler.synthesis import unitary_gates
 from ..errors import CircuitError, ParameterError, QasmError
 from ..gates import controlled, u3
@@ -459,14 +459,7 @@ class Writer:
                 )
             s = p.name if p.coeff == 1.0 else f"{p.coeff!r}*{p.name}"
             return s if p.offset == 0.0 else f"{s} + {p.offset!r}" if p.offset > 0 else f"{s} - {-p.offset!r}"
-        try:
-            v = float(p)
-        except Exception:
-            raise CircuitError(f"cannot write {where}: parameter {p!r} is not a concrete number "
-                               "(writing must happen outside jit)") from None
-        if not math.isfinite(v):
-            raise CircuitError(f"cannot write {where}: parameter {v} is not finite")
-        return self.number(v)
+        return self.number(concrete_value(p, where))
 
     def call(self, name: str, params, wires, where: str) -> str:
         ps = f"({self.param_sep.join(self.param(p, where) for p in params)})" if params else ""

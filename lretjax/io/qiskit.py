@@ -24,7 +24,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..circuit import CHANNEL, GATE, KRAUS, MEASURE, UNITARY, Circuit, Condition, Op, Param
+from ..circuit import CHANNEL, GATE, KRAUS, MEASURE, UNITARY, Circuit, Condition, Op, Param, concrete_value
 from ..dynamic import is_mid_circuit
 from ..errors import CircuitError, ClassicalError, ParameterError
 from ..gates import GATES
@@ -227,14 +227,7 @@ def _param_to_qiskit(p, table: dict, where: str):
 
         sym = table.setdefault(p.name, Parameter(p.name))
         return sym * p.coeff + p.offset if (p.coeff, p.offset) != (1.0, 0.0) else sym
-    try:
-        v = float(p)
-    except Exception:
-        raise CircuitError(f"cannot convert {where}: parameter is not a concrete number "
-                           "(conversion must happen outside jit)") from None
-    if not math.isfinite(v):
-        raise CircuitError(f"cannot convert {where}: parameter {v} is not finite")
-    return v
+    return concrete_value(p, where, action="convert")
 
 
 def to_qiskit(circuit: Circuit, *, skip_channels: bool = False):
