@@ -11,7 +11,11 @@ Rows (each in a fresh process, so ``cold_s`` is what a new process pays):
 - the C++ LRET's publication benchmark: the paper family at depth 13, depolarizing 1e-3 after
   every gate, epsilon 1e-4 (no rank cap below 1024), n = 14 and 18: time, final rank and
   discarded weight (the C++ LRET reports 110 s at n = 14 and 3,363 s at n = 18 on a CPU);
-- n = 28 at r = 16: whether it runs (no dense density matrix of that size exists on any GPU).
+- n = 28 at r = 16: whether it runs (no dense density matrix of that size exists on any GPU),
+  with JAX allowed 97% of the GPU's memory (``XLA_PYTHON_CLIENT_MEM_FRACTION``): L alone is 32 GiB,
+  and the channel step, split into row blocks (``resources.plan_chunks``), holds about two copies.
+
+Each row records the peak device memory and the row blocks the channel step used (``chunks``).
 
 Writes benchmarks/results/gpu_e2e_<device>.json.
 """
@@ -53,6 +57,11 @@ def worker(spec: dict) -> dict:
         jax.block_until_ready(st.L)
         return st
 
+    from lretjax.resources import plan_chunks
+
+    max_kraus = max(op.num_kraus for op in circuit.ops)
+    out["chunks"] = plan_chunks(n, min(r, 2**n), max_kraus, jax.numpy.result_type(complex))
+
     t = time.perf_counter()
     try:
         st = run()
@@ -60,13 +69,20 @@ def worker(spec: dict) -> dict:
         return {**out, "status": "does not fit", "error": str(e)[:300]}
     out["cold_s"] = time.perf_counter() - t
     warm = []
-    for _ in range(1 if n >= 24 else 2):
+    for _ in range(0 if kind == "n28" else 1 if n >= 24 else 2):
         t = time.perf_counter()
         st = run()
         warm.append(time.perf_counter() - t)
-    out.update(warm_s=min(warm), rank=int(st.rank), width=st.width, discarded=float(st.discarded),
-               status="ok")
+    out.update(warm_s=min(warm) if warm else None, rank=int(st.rank), width=st.width,
+               discarded=float(st.discarded), status="ok",
+               peak_GiB=(jax.devices()[0].memory_stats() or {}).get("peak_bytes_in_use", 0) / 2**30)
     del st
+    if not warm:  # one run only (n = 28): passes per op from the cold run, compile included
+        out["warm_s"] = None
+        copy_s, bandwidth = copy_time(*rand_state(n, r))
+        out.update(copy_pass_s=copy_s, copy_GBps=bandwidth / 1e9,
+                   cold_passes_per_op=out["cold_s"] / (out["ops"] * copy_s))
+        return out
     copy_s, bandwidth = copy_time(*rand_state(n, r))
     out.update(copy_pass_s=copy_s, copy_GBps=bandwidth / 1e9,
                passes_per_op=out["warm_s"] / (out["ops"] * copy_s))
@@ -76,6 +92,8 @@ def worker(spec: dict) -> dict:
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", nargs="+", metavar="KIND:N", help="run these rows only, e.g. n28:28 family:26")
+    ap.add_argument("--tag", default="", help="suffix of the results file (for a subset of rows)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
@@ -88,19 +106,30 @@ def main(argv=None) -> dict:
     rows = []
     print(f"{'case':>9} {'n':>3} {'r':>5} {'ops':>5} {'cold s':>7} {'warm s':>8} {'rank':>5} "
           f"{'discarded':>10} {'pass ms':>8} {'passes/op':>9}")
-    for kind, n, r, depth in QUICK if a.quick else ROWS:
+    rows_to_run = QUICK if a.quick else ROWS
+    if a.only:
+        rows_to_run = [row for row in rows_to_run if f"{row[0]}:{row[1]}" in a.only]
+    for kind, n, r, depth in rows_to_run:
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
             path = f.name
         spec = {"kind": kind, "n": n, "r": r, "depth": depth, "result": path}
+        env = dict(os.environ)
+        if kind == "n28":
+            env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = "0.97"
+            spec["mem_fraction"] = 0.97
         proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True,
-                              text=True, timeout=900)
+                              text=True, timeout=900, env=env)
         if proc.returncode != 0:
             row = {"kind": kind, "n": n, "max_rank": r, "status": "error", "error": proc.stderr[-1500:]}
         else:
             row = json.loads(Path(path).read_text())
         os.unlink(path)
         rows.append(row)
-        if row.get("status") == "ok":
+        if row.get("status") == "ok" and row.get("warm_s") is None:
+            print(f"{kind:>9} {n:3d} {r:5d} {row['ops']:5d} {row['cold_s']:7.2f} {'-':>8} {row['rank']:5d} "
+                  f"{row['discarded']:10.2e} {row['copy_pass_s'] * 1e3:8.3f} {row['cold_passes_per_op']:8.2f}c"
+                  f"  peak {row['peak_GiB']:.1f} GiB, chunks {row['chunks']}")
+        elif row.get("status") == "ok":
             print(f"{kind:>9} {n:3d} {r:5d} {row['ops']:5d} {row['cold_s']:7.2f} {row['warm_s']:8.3f} "
                   f"{row['rank']:5d} {row['discarded']:10.2e} {row['copy_pass_s'] * 1e3:8.3f} "
                   f"{row['passes_per_op']:9.2f}")
@@ -114,7 +143,7 @@ def main(argv=None) -> dict:
     text = json.dumps(result, indent=2)
     for d in filter(None, [HERE / "results", os.environ.get("OUT")]):
         Path(d).mkdir(parents=True, exist_ok=True)
-        Path(d, f"gpu_e2e_{tag}{'_quick' if a.quick else ''}.json").write_text(text)
+        Path(d, f"gpu_e2e_{tag}{'_quick' if a.quick else ''}{'_' + a.tag if a.tag else ''}.json").write_text(text)
     return result
 
 

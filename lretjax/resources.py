@@ -8,6 +8,10 @@ eigenvectors and the eigensolver's workspace (about one more g x g). When m r > 
 factor is built and the dim x dim matrix S S^dagger is diagonalised instead (g = dim); XLA's
 accounting of that step shows three buffers of the stacked size alive at once, so it counts three
 times. ``tests/test_reliability.py`` checks the estimate against XLA's accounting.
+
+When that does not fit, an eager run forms the Gram block and the kept factor over row blocks of
+L (``Settings.chunks``, ``plan_chunks``): the moved copy and S V then exist one block at a time,
+and the step holds L, the new factor and 2/chunks of L more.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 from .errors import ResourceError
 
 SAFETY = 0.9  # leave a tenth of the free memory to XLA's own buffers and fragmentation
+MAX_CHUNKS = 64  # most row blocks a channel step is split into (``plan_chunks``)
 
 
 class MemoryEstimate(NamedTuple):
@@ -59,8 +64,9 @@ def available_bytes(device=None) -> int | None:
         return None
 
 
-def estimate(num_wires: int, max_rank: int, max_kraus: int, itemsize: int) -> MemoryEstimate:
-    """Peak bytes of one channel step on ``num_wires`` wires at ``max_rank`` (see module doc)."""
+def estimate(num_wires: int, max_rank: int, max_kraus: int, itemsize: int, chunks: int = 1) -> MemoryEstimate:
+    """Peak bytes of one channel step on ``num_wires`` wires at ``max_rank`` (see module doc),
+    its Gram route split into ``chunks`` row blocks."""
     dim = 2**num_wires
     r = min(max_rank, dim)
     if max_kraus <= 1:
@@ -68,16 +74,33 @@ def estimate(num_wires: int, max_rank: int, max_kraus: int, itemsize: int) -> Me
     width = r * max_kraus
     k = min(width, max_rank, dim)
     if width <= dim:  # Gram route: L with moved wires and S V, never the stack
-        work, g = itemsize * dim * (r + k), width
+        work, g = itemsize * dim * (r + k) // chunks, width
     else:  # the stacked factor three times, and rho itself diagonalised
         work, g = 3 * itemsize * dim * width, dim
     return MemoryEstimate(L=itemsize * dim * r, work=work, gram=itemsize * 3 * g * g,
                           kept=itemsize * dim * k)
 
 
-def simulation_bytes(num_wires: int, max_rank: int, max_kraus: int, itemsize: int) -> int:
+def simulation_bytes(num_wires: int, max_rank: int, max_kraus: int, itemsize: int, chunks: int = 1) -> int:
     """Estimated peak bytes of a simulation (the total of ``estimate``)."""
-    return estimate(num_wires, max_rank, max_kraus, itemsize).total
+    return estimate(num_wires, max_rank, max_kraus, itemsize, chunks).total
+
+
+def plan_chunks(num_wires: int, max_rank: int, max_kraus: int, dtype, *, device=None,
+                available: int | None = None, max_chunks: int = MAX_CHUNKS) -> int:
+    """Row blocks for the channel step: 1 when the whole step fits (or the free memory is
+    unknown), else the fewest (a power of two up to ``max_chunks``) whose step fits; 1 again if
+    none does (``check_fits`` then says so)."""
+    itemsize = np.dtype(dtype).itemsize
+    have = available_bytes(device) if available is None else available
+    if have is None:
+        return 1
+    chunks = 1
+    while chunks <= max_chunks:
+        if simulation_bytes(num_wires, max_rank, max_kraus, itemsize, chunks) <= SAFETY * have:
+            return chunks
+        chunks *= 2
+    return 1
 
 
 def dense_bytes(num_wires: int, itemsize: int) -> int:
@@ -92,12 +115,14 @@ def fits_dense(num_wires: int, dtype, *, device=None, available: int | None = No
     return num_wires <= 14 and (have is None or need <= SAFETY * have)
 
 
-def largest_rank_that_fits(num_wires: int, max_kraus: int, itemsize: int, budget: float) -> int:
-    """The largest max_rank whose estimate is within ``budget`` bytes (0 if even rank 1 is not)."""
+def largest_rank_that_fits(num_wires: int, max_kraus: int, itemsize: int, budget: float,
+                           max_chunks: int = MAX_CHUNKS) -> int:
+    """The largest max_rank whose estimate (in up to ``max_chunks`` row blocks) is within
+    ``budget`` bytes (0 if even rank 1 is not)."""
     lo, hi = 0, 2**num_wires
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if simulation_bytes(num_wires, mid, max_kraus, itemsize) <= budget:
+        if simulation_bytes(num_wires, mid, max_kraus, itemsize, max_chunks) <= budget:
             lo = mid
         else:
             hi = mid - 1
@@ -105,29 +130,35 @@ def largest_rank_that_fits(num_wires: int, max_kraus: int, itemsize: int, budget
 
 
 def check_fits(num_wires: int, max_rank: int, max_kraus: int, dtype, *, device=None,
-               available: int | None = None) -> int:
-    """Raise ResourceError if the simulation would not fit; return the estimated peak bytes.
+               available: int | None = None, max_chunks: int = MAX_CHUNKS) -> int:
+    """Raise ResourceError if the simulation would not fit, its channel step split into at most
+    ``max_chunks`` row blocks (1 for paths that do not split it); return the estimated peak bytes.
 
     ``available`` overrides the free-memory query (tests, or a budget of your own).
     """
     itemsize = np.dtype(dtype).itemsize
-    est = estimate(num_wires, max_rank, max_kraus, itemsize)
     have = available_bytes(device) if available is None else available
+    chunks = 1 if have is None else plan_chunks(num_wires, max_rank, max_kraus, dtype, available=have,
+                                                max_chunks=max_chunks)
+    est = estimate(num_wires, max_rank, max_kraus, itemsize, chunks)
     if have is None or est.total <= SAFETY * have:
         return est.total
+    est = estimate(num_wires, max_rank, max_kraus, itemsize, max_chunks)
     budget = SAFETY * have
-    fit = largest_rank_that_fits(num_wires, max_kraus, itemsize, budget)
+    fit = largest_rank_that_fits(num_wires, max_kraus, itemsize, budget, max_chunks)
     hints = [f"lower max_rank to {fit} (the largest that fits)" if fit >= 1
              else f"lower max_rank (none fits one device: L alone at rank 1 needs "
                  f"{_size(itemsize * 2**num_wires)})"]
     if itemsize > 8:
-        half = largest_rank_that_fits(num_wires, max_kraus, itemsize // 2, budget)
+        half = largest_rank_that_fits(num_wires, max_kraus, itemsize // 2, budget, max_chunks)
         hints.append(f"use complex64 (disable jax_enable_x64), which fits max_rank {half}")
-    hints.append(f"or shard L over at least {math.ceil(est.total / budget)} devices "
+    whole = estimate(num_wires, max_rank, max_kraus, itemsize).total  # sharded runs do not split the step
+    hints.append(f"or shard L over at least {math.ceil(whole / budget)} devices "
                  "(lretjax.distributed)")
     parts = [f"L 2^{num_wires} x {min(max_rank, 2**num_wires)}: {_size(est.L)}"]
     if max_kraus > 1:
-        parts += [f"the channel's working copies of L: {_size(est.work)}",
+        blocks = f" (in {max_chunks} row blocks)" if max_chunks > 1 else ""
+        parts += [f"the channel's working copies of L{blocks}: {_size(est.work)}",
                   f"Gram/eigensolver work: {_size(est.gram)}", f"kept factor: {_size(est.kept)}"]
     else:
         parts.append(f"the updated copy: {_size(est.kept)}")

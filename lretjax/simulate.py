@@ -34,7 +34,7 @@ from .engine.step import CHANNEL_CHECK, WHY, check_settings
 from .errors import CircuitError, ClassicalError, ParameterError, ResourceError, SimulationConfigError
 from .health import Checks
 from .ops.inner import sq_norm
-from .resources import available_bytes, check_fits, fits_dense
+from .resources import MAX_CHUNKS, available_bytes, check_fits, fits_dense, plan_chunks
 from .state import History, LowRankState, as_state, zero_state
 
 DEFAULT_MAX_RANK = 64
@@ -146,10 +146,16 @@ def simulate(
                                     "or checkpoint; use the low-rank representation for those")
     dense = representation == "dense" or (representation == "auto" and not (record or renormalize or remat
                                                                              or adjoint or ckpt))
-    schedule = build(circuit, dtype=state.L.dtype, params=values)
+    max_kraus = max((op.num_kraus for op in circuit.ops), default=1)
+    # An eager run whose channel step would not fit whole forms it over row blocks of L, on
+    # static wires (the blocks are cut along wires the channel does not touch).
+    chunks = 1 if traced else plan_chunks(circuit.num_wires, min(max_rank, 2**circuit.num_wires), max_kraus,
+                                          state.L.dtype)
+    schedule = build(circuit, dtype=state.L.dtype, params=values, wires="static" if chunks > 1 else None)
     settings = Settings(int(max_rank), 0, checks=checks, check_all=traced, renormalize=renormalize,
                         record=bool(record), remat=bool(remat),
-                        tolerance=max(schedule.num_channels, 1) if tolerance is not None else 0)
+                        tolerance=max(schedule.num_channels, 1) if tolerance is not None else 0,
+                        chunks=chunks)
     carry = start_carry(state.L, state.discarded, state.rank,
                         channels=schedule.num_channels if record else 0)
     real = jnp.finfo(state.L.dtype).dtype
@@ -237,7 +243,10 @@ def _prepare(circuit, params, max_rank, epsilon, initial_state, *, allocate: boo
     n = circuit.num_wires
     max_kraus = max((op.num_kraus for op in circuit.ops), default=1)
     try:  # before allocating anything
-        check_fits(n, min(max_rank, 2**n), max_kraus, jnp.result_type(complex))
+        # Eager runs may split the channel step into row blocks; traced ones do not.
+        chunked = not _is_traced((params, initial_state, epsilon))
+        check_fits(n, min(max_rank, 2**n), max_kraus, jnp.result_type(complex),
+                   max_chunks=MAX_CHUNKS if chunked else 1)
     except ResourceError:
         # A run that may go on with rho needs no more than rho does: it leaves L before L would
         # outgrow the memory (``_Eager._leave``).
@@ -374,7 +383,7 @@ class _Eager:
         dtype = stacks[0].dtype if stacks else jnp.result_type(complex)
         max_kraus = int(max(self.schedule.kraus_count.max(initial=1), 1))
         try:
-            check_fits(n, width, max_kraus, dtype)
+            check_fits(n, width, max_kraus, dtype, max_chunks=self.settings.chunks)
         except ResourceError:
             return fits_dense(n, dtype)
         return prefer_dense(self.schedule, step, width, dtype, available_bytes())

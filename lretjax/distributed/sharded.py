@@ -151,7 +151,7 @@ def simulate_sharded(
         discarded = jnp.broadcast_to(st.discarded, lead)
         rank = jnp.broadcast_to(st.rank, lead)
     max_kraus = max((op.num_kraus for op in circuit.ops), default=1)
-    check_fits(n - g, min(max_rank, 2**n), max_kraus, dtype)
+    check_fits(n - g, min(max_rank, 2**n), max_kraus, dtype, max_chunks=1)
     vol = comm_volume(plan, circuit, L0.shape[-1], int(max_rank), jnp.dtype(dtype).itemsize)
     comm = vol["swap_bytes"] + vol["psum_bytes"]
     settings = Settings(int(max_rank), 0)

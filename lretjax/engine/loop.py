@@ -175,11 +175,18 @@ CPU_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False, "xla_backend_optim
 _STATIC = ("program", "settings", "placement")
 _segment_cpu = jax.jit(_segment_body, static_argnames=_STATIC, compiler_options=CPU_COMPILER_OPTIONS)
 _segment_other = jax.jit(_segment_body, static_argnames=_STATIC)
+# Runs whose factor fills the device (``Settings.chunks`` > 1) hand the carry's buffers to the
+# segment, so its L is updated where it lies instead of beside a copy.
+_segment_donated = jax.jit(_segment_body, static_argnames=_STATIC, donate_argnums=(0,))
 
 
-def _segment(*args, **kwargs):
-    """One compiled segment (a while loop from a dynamic start to a dynamic stop)."""
-    fn = _segment_cpu if jax.default_backend() == "cpu" else _segment_other
+def _segment(*args, donate: bool = False, **kwargs):
+    """One compiled segment (a while loop from a dynamic start to a dynamic stop); ``donate``
+    hands it the carry's buffers (the caller must not use that carry again)."""
+    if donate:
+        fn = _segment_donated
+    else:
+        fn = _segment_cpu if jax.default_backend() == "cpu" else _segment_other
     return fn(*args, **kwargs)
 
 
@@ -269,6 +276,11 @@ def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, pla
     ``leave(step, width)``, asked at the start and whenever L must widen, stops the run before
     ``step`` when it says so (the caller goes on in another representation): the returned carry's
     ``halt`` is then that step, else -1.
+
+    With ``settings.chunks`` > 1 (a factor that fills the device) each segment takes over the
+    carry's buffers and no earlier carry is kept: a failed health check then names the segment's
+    range of steps (``Failure.before`` and ``good`` are None), since replaying it would need a
+    second copy of L.
     """
     total = schedule.num_steps if stop is None else stop
     dim = 2**schedule.program.num_wires
@@ -280,14 +292,19 @@ def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, pla
         width = start_width(schedule, carry.L.shape[-1], max_rank, start)
     if leave is not None and leave(start, width):
         return carry._replace(halt=jnp.asarray(start, jnp.int32))
-    i, good = start, (start, carry, width)
+    lean = settings.chunks > 1
+    i, good = start, (start, None if lean else carry, width)
     while i < total:
         end = next(s for s in stops if s > i)
-        before = carry
+        before = None if lean else carry
         run = functools.partial(_segment, program=schedule.program, placement=placement,
                                 settings=dataclasses.replace(halting, width=width))
-        carry = run(carry._replace(L=placement.resize(carry.L, width)), schedule.tables, eps, trace0,
-                    np.int32(i), np.int32(end))
+        L = placement.resize(carry.L, width)
+        # The caller's L (same width, first segment) stays the caller's; every later one is ours.
+        donate = lean and (L is not carry.L or i > start)
+        carry = run(carry._replace(L=L), schedule.tables, eps, trace0, np.int32(i), np.int32(end),
+                    donate=donate)
+        del L
         halt, need, fail, rank = (int(x) for x in jax.device_get(
             (carry.halt, carry.need, carry.fail, carry.rank)))
         if fail >= 0:
@@ -302,7 +319,7 @@ def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, pla
             i = halt
             continue
         i = end
-        good = (i, carry, width)
+        good = (i, None if lean else carry, width)
         if i in narrow:
             width = narrowed_width(rank, width, max_rank, dim)
         if on_boundary is not None and i < total:
@@ -314,6 +331,8 @@ def replay(schedule: Schedule, failure: Failure, eps, trace0, settings: Settings
            ) -> tuple[int, np.ndarray, Carry] | None:
     """Rerun from the last good state checking after every step: (step, numbers, carry before
     that step) of the first step that fails, or None if the rerun passes."""
+    if failure.good is None:  # a run that kept no earlier carry (``drive``, chunks > 1)
+        return None
     every = dataclasses.replace(settings, check_all=True)
     try:
         drive(schedule, failure.good, eps, trace0, every, placement, start=failure.good_step,

@@ -27,7 +27,8 @@ from jaxtyping import Array, Complex, Float, Int
 from ..errors import SimulationConfigError
 from ..health import Checks
 from ..ops import apply_channel, apply_matrix, truncate
-from ..ops.channel import channel_factor, channel_gram, wires_back, wires_last
+from ..ops.channel import (channel_factor, channel_gram, chunked_factor, chunked_gram, gram_of_stack, wires_back,
+                           wires_last)
 from ..ops.inner import sq_norm
 from ..ops.truncate import select
 from ..ops.wires import apply_matrix_at, gather_back, gather_last
@@ -108,6 +109,9 @@ class Settings:
         per-channel fraction of the trace.
       adjoint: every step also returns the kept eigenvectors of its channel (``Carry.kept``),
         which is all the adjoint sweep (``adjoint.py``) needs to undo the step.
+      chunks: a channel on static wires forms its Gram block and kept factor over this many row
+        blocks of L (``ops.channel.chunked_gram``), holding two copies of L instead of four: for
+        factors that fill the device (``resources.plan_chunks``).
     """
 
     max_rank: int
@@ -120,6 +124,7 @@ class Settings:
     remat: bool = False
     tolerance: int = 0
     adjoint: bool = False
+    chunks: int = 1
 
 
 def check_settings(max_rank, epsilon, tolerance=None) -> None:
@@ -271,6 +276,10 @@ def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll,
     last = _wire_variants(br, nl, wires_last, gather_last)
     back = _wire_variants(br, nl, wires_back, gather_back)
     stacked = _wire_variants(br, nl, apply_channel, _stack_at)
+    chunks = settings.chunks
+    block_gram = _wire_variants(br, nl, lambda L, ws, nl: chunked_gram(L, ws, nl, chunks), None)
+    block_factor = _wire_variants(
+        br, nl, lambda L, kraus, V, ws, nl: chunked_factor(L, kraus, V, ws, nl, chunks), None)
 
     def widen(X):
         return X if X.shape[-1] == W else jnp.pad(X, ((0, 0), (0, W - X.shape[-1])))
@@ -290,8 +299,18 @@ def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll,
                 inv = jnp.where(norms > 0, 1.0 / jnp.where(norms > 0, norms, 1.0), 0.0)
                 vectors = jnp.matmul(S.conj().T, new, precision=_HIGHEST) * inv.astype(new.dtype)
         else:
-            Lw = last(sub, at, L)
-            G = channel_gram(Lw, kraus, psum)
+            if chunks > 1 and (br.wiresets or isinstance(at, tuple)):  # static wires, by row blocks
+                M = block_gram(sub, at, L)
+                G = gram_of_stack(M if psum is None else psum(M), kraus)
+
+                def factor_of(V):
+                    return block_factor(sub, at, L, kraus, V)
+            else:
+                Lw = last(sub, at, L)
+                G = channel_gram(Lw, kraus, psum)
+
+                def factor_of(V):
+                    return back(sub, at, channel_factor(Lw, kraus, V))
             if settings.tolerance:
                 eps = eps / jnp.maximum(jnp.real(jnp.trace(G)), jnp.finfo(eps.dtype).tiny)
             sel = select(G, k, eps, roundoff=_roundoff(settings, L))
@@ -300,7 +319,7 @@ def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll,
             vectors = V if settings.adjoint else None
 
             def factor():
-                return back(sub, at, channel_factor(Lw, kraus, V))
+                return factor_of(V)
 
             new = None
         if not can_overflow:

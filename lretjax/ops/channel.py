@@ -54,12 +54,17 @@ def channel_gram(
     Lw: Array, kraus: Complex[Array, "m d d"], psum: Callable[[Array], Array] | None = None
 ) -> Complex[Array, "mr mr"]:
     """G = S^dagger S of the stacked factor, from Lw; ``psum`` sums the block over row shards."""
-    m, d, _ = kraus.shape
-    r = Lw.shape[-1] // d
     M = gram(Lw)
     if psum is not None:
         M = psum(M)
-    kraus = kraus.astype(Lw.dtype)
+    return gram_of_stack(M, kraus)
+
+
+def gram_of_stack(M: Complex[Array, "dr dr"], kraus: Complex[Array, "m d d"]) -> Complex[Array, "mr mr"]:
+    """G = S^dagger S from the block M = Lw^dagger Lw (summed over every row of L)."""
+    m, d, _ = kraus.shape
+    r = M.shape[-1] // d
+    kraus = kraus.astype(M.dtype)
     C = jnp.einsum("iab,jac->ijbc", kraus.conj(), kraus, precision=_HIGHEST)  # K_i^dagger K_j
     G = jnp.einsum("ijbc,bpcq->ipjq", C, M.reshape(d, r, d, r), precision=_HIGHEST)
     G = G.reshape(m * r, m * r)
@@ -85,6 +90,54 @@ def channel_unfactor(Lw: Array, kraus: Complex[Array, "m d d"], V: Complex[Array
     W = jnp.einsum("iab,ipq->bpaq", kraus.astype(Lw.dtype), V.reshape(m, -1, k), precision=_HIGHEST)
     W = W.reshape(-1, d * k)
     return jnp.matmul(Lw, W.conj().T, precision=_HIGHEST)
+
+
+def chunk_window(wires: Sequence[int], num_wires: int, chunks: int) -> tuple[int, int]:
+    """(p, t): L's rows split into 2^t <= ``chunks`` blocks along wires p .. p + t - 1, which hold
+    none of ``wires``, so each block holds every channel wire. t is as large as such a run of
+    free wires allows."""
+    for t in range(chunks.bit_length() - 1, 0, -1):
+        for p in range(num_wires - t + 1):
+            if not any(p <= w < p + t for w in wires):
+                return p, t
+    return 0, 0
+
+
+def _blocks(L: Array, wires: Sequence[int], num_wires: int, chunks: int):
+    """(view, block, local wires, wires per block): L as (2^p, 2^t, rest) with block c = view[:, c]
+    an L of n - t wires, the channel's wires renumbered (``chunk_window``)."""
+    p, t = chunk_window(wires, num_wires, chunks)
+    view = L.reshape(2**p, 2**t, -1)
+    local = tuple(w if w < p else w - t for w in wires)
+
+    def block(c):
+        return jax.lax.dynamic_index_in_dim(view, c, axis=1, keepdims=False).reshape(-1, L.shape[-1])
+
+    return view, block, local, num_wires - t
+
+
+def chunked_gram(L: Complex[Array, "rows r"], wires: Sequence[int], num_wires: int, chunks: int) -> Array:
+    """M = Lw^dagger Lw (as ``gram(wires_last(L, ...))``), summed over up to ``chunks`` row blocks
+    of L: only one block's moved copy exists at a time."""
+    view, block, local, nb = _blocks(L, wires, num_wires, chunks)
+    zero = jnp.zeros((2 ** len(wires) * L.shape[-1],) * 2, L.dtype)
+    return jax.lax.fori_loop(0, view.shape[1], lambda c, M: M + gram(wires_last(block(c), local, nb)), zero)
+
+
+def chunked_factor(L: Complex[Array, "rows r"], kraus: Complex[Array, "m d d"], V: Complex[Array, "mr k"],
+                   wires: Sequence[int], num_wires: int, chunks: int) -> Complex[Array, "rows k"]:
+    """S V in L's row order (as ``wires_back(channel_factor(wires_last(L, ...), ...))``), written a
+    row block at a time into the new factor: the step holds L, the new factor and one block's
+    working copies, where the unchunked form holds four copies of L."""
+    view, block, local, nb = _blocks(L, wires, num_wires, chunks)
+    k = V.shape[-1]
+
+    def body(c, out):
+        new = wires_back(channel_factor(wires_last(block(c), local, nb), kraus, V), local, nb)
+        return jax.lax.dynamic_update_index_in_dim(out, new.reshape(view.shape[0], -1), c, axis=1)
+
+    out = jnp.zeros((view.shape[0], view.shape[1], view.shape[2] // L.shape[-1] * k), L.dtype)
+    return jax.lax.fori_loop(0, view.shape[1], body, out).reshape(L.shape[0], k)
 
 
 def stacks_wide(num_kraus: int, shape) -> bool:
