@@ -127,7 +127,8 @@ def main(argv=None) -> dict:
         rows.append(row)
         if row.get("status") == "ok" and row.get("warm_s") is None:
             print(f"{kind:>9} {n:3d} {r:5d} {row['ops']:5d} {row['cold_s']:7.2f} {'-':>8} {row['rank']:5d} "
-                  f"{row['discarded']:10.2e} {row['copy_pass_s'] * 1e3:8.3f} {row['cold_passes_per_op']:8.2f}c"
+                  f"{row['discarded']:10.2e} {row['copy_pass_s'] * 1e3:8.3f} "
+                  f"{row['cold_passes_per_op']:8.2f}c"
                   f"  peak {row['peak_GiB']:.1f} GiB, chunks {row['chunks']}")
         elif row.get("status") == "ok":
             print(f"{kind:>9} {n:3d} {r:5d} {row['ops']:5d} {row['cold_s']:7.2f} {row['warm_s']:8.3f} "
@@ -143,7 +144,8 @@ def main(argv=None) -> dict:
     text = json.dumps(result, indent=2)
     for d in filter(None, [HERE / "results", os.environ.get("OUT")]):
         Path(d).mkdir(parents=True, exist_ok=True)
-        Path(d, f"gpu_e2e_{tag}{'_quick' if a.quick else ''}{'_' + a.tag if a.tag else ''}.json").write_text(text)
+        suffix = ("_quick" if a.quick else "") + (f"_{a.tag}" if a.tag else "")
+        Path(d, f"gpu_e2e_{tag}{suffix}.json").write_text(text)
     return result
 
 

@@ -218,8 +218,7 @@ def test_resource_error_carries_numbers_and_a_rank_that_fits():
 def test_channel_step_in_row_blocks_holds_two_copies_of_L():
     """With ``Settings.chunks`` a donated eager segment holds L, the new factor and 2/chunks of L
     more (what ``estimate(..., chunks)`` counts), where the whole step holds four copies."""
-    from lretjax.engine import ONE_DEVICE, build
-    from lretjax.engine import loop
+    from lretjax.engine import ONE_DEVICE, build, loop
     from lretjax.engine.step import Settings, start_carry
 
     n, r = 14, 8
@@ -228,10 +227,12 @@ def test_channel_step_in_row_blocks_holds_two_copies_of_L():
     carry = start_carry(jnp.zeros((2**n, r), jnp.complex128), 0.0, 1)
     L_bytes = 2**n * r * 16
     for chunks, fn in ((1, loop._segment_cpu), (8, loop._segment_donated)):
-        comp = fn.lower(carry, sch.tables, 1e-6, 1.0, np.int32(0), np.int32(sch.num_steps), program=sch.program,
-                        settings=Settings(r, r, halting=True, chunks=chunks), placement=ONE_DEVICE).compile()
+        settings = Settings(r, r, halting=True, chunks=chunks)
+        comp = fn.lower(carry, sch.tables, 1e-6, 1.0, np.int32(0), np.int32(sch.num_steps),
+                        program=sch.program, settings=settings, placement=ONE_DEVICE).compile()
         ma = comp.memory_analysis()
-        held = ma.argument_size_in_bytes + ma.output_size_in_bytes - ma.alias_size_in_bytes + ma.temp_size_in_bytes
+        held = (ma.argument_size_in_bytes + ma.output_size_in_bytes - ma.alias_size_in_bytes
+                + ma.temp_size_in_bytes)
         est = estimate(n, r, 16, 16, chunks)
         assert est.L + est.work + est.kept >= held - 2**20, (chunks, held, est)
         if chunks > 1:

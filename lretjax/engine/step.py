@@ -27,8 +27,15 @@ from jaxtyping import Array, Complex, Float, Int
 from ..errors import SimulationConfigError
 from ..health import Checks
 from ..ops import apply_channel, apply_matrix, truncate
-from ..ops.channel import (channel_factor, channel_gram, chunked_factor, chunked_gram, gram_of_stack, wires_back,
-                           wires_last)
+from ..ops.channel import (
+    channel_factor,
+    channel_gram,
+    chunked_factor,
+    chunked_gram,
+    gram_of_stack,
+    wires_back,
+    wires_last,
+)
 from ..ops.inner import sq_norm
 from ..ops.truncate import select
 from ..ops.wires import apply_matrix_at, gather_back, gather_last
