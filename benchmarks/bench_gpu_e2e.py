@@ -50,7 +50,8 @@ def worker(spec: dict) -> dict:
     kind, n, r, depth = spec["kind"], spec["n"], spec["r"], spec["depth"]
     circuit = with_gate_noise(lret_paper_circuit(n, depth), "depolarizing", 1e-3)
     out = {"kind": kind, "n": n, "max_rank": r, "depth": depth, "ops": len(circuit.ops),
-           "device": str(jax.devices()[0])}
+           "device": str(jax.devices()[0]), "mem_fraction": spec.get("mem_fraction"),
+           "bytes_limit_GiB": (jax.devices()[0].memory_stats() or {}).get("bytes_limit", 0) / 2**30}
 
     def run():
         st = lj.simulate(circuit, max_rank=r, epsilon=1e-4, checks=False, representation="low-rank")
@@ -114,9 +115,9 @@ def main(argv=None) -> dict:
             path = f.name
         spec = {"kind": kind, "n": n, "r": r, "depth": depth, "result": path}
         env = dict(os.environ)
-        if kind == "n28":
-            env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = "0.97"
-            spec["mem_fraction"] = 0.97
+        if kind == "n28":  # an H100's memory on a bigger card: set the fraction yourself
+            env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.97")
+            spec["mem_fraction"] = float(env["XLA_PYTHON_CLIENT_MEM_FRACTION"])
         proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True,
                               text=True, timeout=900, env=env)
         if proc.returncode != 0:

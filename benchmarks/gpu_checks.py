@@ -4,6 +4,7 @@
     PYTHONPATH=. python3 benchmarks/gpu_checks.py nan 8          # Gram-route channel steps in x64: NaN?
     PYTHONPATH=. python3 benchmarks/gpu_checks.py gram           # Gram product forms vs one read of L
     PYTHONPATH=. python3 benchmarks/gpu_checks.py gramk          # the Pallas Gram kernel, its settings
+    PYTHONPATH=. python3 benchmarks/gpu_checks.py steps 20 64    # where an engine step's time goes
 
 ``gates``: n = 24 (env NW), r from the command line, complex64. Each gate runs on the whole L and on
 8-column chunks (2^27 entries, a size known to be right); prints the largest difference and the
@@ -13,6 +14,10 @@ through the Gram route (the sharded path's), stopping at the first NaN to test e
 batch of row chunks (einsum, batched matmul) and as one real product of [Re | Im]. ``gramk``: the
 Pallas kernel ``kernels.gram_planes`` over its settings, from planes and from a complex L (with the
 split), against XLA's dot; then a truncated channel (n = 24, r = 16) with either Gram.
+``steps n r``: one copy of L; a gate alone and inside the engine's loop (64 gates); a depolarizing
+channel inside the loop (32 channels) and its parts alone (move the wire, Gram block, eigensolve,
+kept factor, move back); the Gram block and the factor as real products of [Re | Im] at HIGHEST,
+3xTF32 and 6xBF16, with their error against float64. Times in ms and in copies of L.
 """
 
 import os
@@ -233,6 +238,95 @@ def check_gram_kernel():
     del L, re, im
 
 
+def check_steps(n, r):
+    """Where the time of the engine's steps goes (module docstring, ``steps``)."""
+    import time
+
+    from lretjax import Circuit
+    from lretjax.engine import ONE_DEVICE, build
+    from lretjax.engine.loop import run_steps
+    from lretjax.engine.step import Settings, start_carry
+    from lretjax.ops import apply_matrix
+    from lretjax.ops.channel import channel_factor, channel_gram, wires_back, wires_last
+    from lretjax.ops.eigh import safe_eigh
+
+    def timed(f, *args, reps=5):
+        jax.block_until_ready(f(*args))
+        ts = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            jax.block_until_ready(f(*args))
+            ts.append(time.perf_counter() - t)
+        return float(np.median(ts))
+
+    rng = np.random.default_rng(0)
+    L = jax.random.normal(jax.random.PRNGKey(0), (2**n, r), dtype=jnp.complex64) / np.sqrt(2.0**n * r)
+    copy = timed(jax.jit(lambda x: x * jnp.complex64(1.0001)), L)
+    out = {"n": n, "r": r, "copy_ms": copy * 1e3}
+
+    def report(name, t, per=1):
+        out[name + "_ms"] = t / per * 1e3
+        print(f"{name:>28}: {t / per * 1e3:9.3f} ms = {t / per / copy:6.2f} copies", flush=True)
+
+    report("copy", copy)
+    w = n // 2
+    u = jnp.asarray(rand_u(1, 7))
+    report("gate alone", timed(jax.jit(lambda x: apply_matrix(x, u, (w,), n)), L))
+
+    def loop_of(circuit, steps):
+        sch = build(circuit, wires="static")
+        settings = Settings(r, r)
+        carry = start_carry(L, 0.0, r)
+        eps, one = jnp.float32(1e-4), jnp.float32(1.0)
+        f = jax.jit(lambda c: run_steps(c, sch.program, sch.tables, settings, ONE_DEVICE.coll, eps, one, 0,
+                                        steps).L)
+        return f, carry
+
+    gates = Circuit(n)
+    for _ in range(64):
+        gates = gates.rx(float(rng.uniform(0, 6)), int(rng.integers(n)))
+    f, carry = loop_of(gates, 64)
+    report("gate in loop", timed(f, carry, reps=3), 64)
+    chans = Circuit(n)
+    for _ in range(32):
+        chans = chans.depolarizing(1e-3, int(rng.integers(n)))
+    f, carry = loop_of(chans, 32)
+    report("channel in loop", timed(f, carry, reps=3), 32)
+
+    kraus = jnp.asarray(Circuit(1).depolarizing(1e-3, 0).ops[0].kraus(), jnp.complex64)
+    Lw = jax.jit(lambda x: wires_last(x, (w,), n))(L)
+    report("move wire", timed(jax.jit(lambda x: wires_last(x, (w,), n)), L))
+    report("Gram block", timed(jax.jit(lambda x: channel_gram(x, kraus)), Lw))
+    G = jax.jit(lambda x: channel_gram(x, kraus))(Lw)
+    report("eigh (4r)", timed(jax.jit(safe_eigh), G))
+    V = jnp.linalg.eigh(G)[1][:, -r:]
+    report("kept factor", timed(jax.jit(lambda x, v: channel_factor(x, kraus, v)), Lw, V))
+    F = jax.jit(lambda x, v: channel_factor(x, kraus, v))(Lw, V)
+    report("move back", timed(jax.jit(lambda x: wires_back(x, (w,), n)), F))
+
+    # Real forms: X = [Re | Im] (rows, 2c); X^T X holds Re/Im of Lw^dagger Lw; one product.
+    X = jnp.concatenate([jnp.real(Lw), jnp.imag(Lw)], axis=1)
+    ref = np.asarray(jnp.matmul(X.T.astype(jnp.float64), X.astype(jnp.float64))) if n <= 22 else None
+    Wc = jnp.asarray(rng.normal(size=(Lw.shape[1], Lw.shape[1])), jnp.float32)
+    Wr = jnp.block([[Wc, Wc * 0.5], [-Wc * 0.5, Wc]])
+    presets = {"HIGHEST": HI, "TF32x3": jax.lax.DotAlgorithmPreset.TF32_TF32_F32_X3,
+               "BF16x6": jax.lax.DotAlgorithmPreset.BF16_BF16_F32_X6}
+    for name, prec in presets.items():
+        try:
+            gram_f = jax.jit(lambda x, prec=prec: jax.lax.dot_general(x, x, (((0,), (0,)), ((), ())),
+                                                                      precision=prec))
+            fac_f = jax.jit(lambda x, m, prec=prec: jax.lax.dot(x, m, precision=prec))
+            report(f"real Gram {name}", timed(gram_f, X))
+            report(f"real factor {name}", timed(fac_f, X, Wr))
+            if ref is not None:
+                err = float(np.max(np.abs(np.asarray(gram_f(X), np.float64) - ref)) / np.max(np.abs(ref)))
+                out[f"real_gram_{name}_relerr"] = err
+                print(f"{'':>28}  Gram relative error vs float64: {err:.1e}", flush=True)
+        except Exception as e:  # an algorithm this backend lacks
+            print(f"{name}: {type(e).__name__}: {str(e)[:200]}", flush=True)
+    return out
+
+
 if __name__ == "__main__":
     print(jax.devices(), jax.__version__, flush=True)
     what, rest = sys.argv[1], [int(x) for x in sys.argv[2:]]
@@ -244,5 +338,12 @@ if __name__ == "__main__":
         check_gram()
     elif what == "gramk":
         check_gram_kernel()
+    elif what == "steps":
+        import json
+
+        res = [check_steps(n, r) for n, r in zip(rest[::2], rest[1::2], strict=True)]
+        if os.environ.get("OUT"):
+            with open(os.path.join(os.environ["OUT"], "steps.json"), "w") as f:
+                json.dump({"device": str(jax.devices()[0]), "jax": jax.__version__, "rows": res}, f, indent=1)
     else:
-        raise SystemExit(f"unknown check {what!r}: gates, nan, gram or gramk")
+        raise SystemExit(f"unknown check {what!r}: gates, nan, gram, gramk or steps")
