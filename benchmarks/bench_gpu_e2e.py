@@ -48,14 +48,15 @@ def worker(spec: dict) -> dict:
     import lretjax as lj
 
     kind, n, r, depth = spec["kind"], spec["n"], spec["r"], spec["depth"]
+    representation = spec.get("representation", "low-rank")
     circuit = with_gate_noise(lret_paper_circuit(n, depth), "depolarizing", 1e-3)
     out = {"kind": kind, "n": n, "max_rank": r, "depth": depth, "ops": len(circuit.ops),
            "device": str(jax.devices()[0]), "mem_fraction": spec.get("mem_fraction"),
            "bytes_limit_GiB": (jax.devices()[0].memory_stats() or {}).get("bytes_limit", 0) / 2**30}
 
     def run():
-        st = lj.simulate(circuit, max_rank=r, epsilon=1e-4, checks=False, representation="low-rank")
-        jax.block_until_ready(st.L)
+        st = lj.simulate(circuit, max_rank=r, epsilon=1e-4, checks=False, representation=representation)
+        jax.block_until_ready(st.L if st.rho is None else st.rho)
         return st
 
     from lretjax.resources import plan_chunks
@@ -75,7 +76,7 @@ def worker(spec: dict) -> dict:
         st = run()
         warm.append(time.perf_counter() - t)
     out.update(warm_s=min(warm) if warm else None, rank=int(st.rank), width=st.width,
-               discarded=float(st.discarded), status="ok",
+               discarded=float(st.discarded), status="ok", representation=st.representation,
                peak_GiB=(jax.devices()[0].memory_stats() or {}).get("peak_bytes_in_use", 0) / 2**30)
     del st
     if not warm:  # one run only (n = 28): passes per op from the cold run, compile included
@@ -95,6 +96,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", nargs="+", metavar="KIND:N", help="run these rows only, e.g. n28:28 family:26")
     ap.add_argument("--tag", default="", help="suffix of the results file (for a subset of rows)")
+    ap.add_argument("--representation", default="low-rank", choices=("low-rank", "auto"),
+                    help="auto: let the engine go on with rho where its cost model says rho is cheaper")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
@@ -113,7 +116,8 @@ def main(argv=None) -> dict:
     for kind, n, r, depth in rows_to_run:
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
             path = f.name
-        spec = {"kind": kind, "n": n, "r": r, "depth": depth, "result": path}
+        spec = {"kind": kind, "n": n, "r": r, "depth": depth, "result": path,
+                "representation": a.representation}
         env = dict(os.environ)
         if kind == "n28":  # an H100's memory on a bigger card: set the fraction yourself
             env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.97")
