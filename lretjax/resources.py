@@ -9,9 +9,9 @@ factor is built and the dim x dim matrix S S^dagger is diagonalised instead (g =
 accounting of that step shows three buffers of the stacked size alive at once, so it counts three
 times. ``tests/test_reliability.py`` checks the estimate against XLA's accounting.
 
-When that does not fit, an eager run forms the Gram block and the kept factor over row blocks of
-L (``Settings.chunks``, ``plan_chunks``): the moved copy and S V then exist one block at a time,
-and the step holds L, the new factor and 2/chunks of L more.
+When that does not fit, an eager run updates L in place, a row block at a time
+(``Settings.chunks``, ``plan_chunks``, ``engine/inplace.py``): the step then holds L and about
+four blocks of it.
 """
 
 from __future__ import annotations
@@ -73,8 +73,11 @@ def estimate(num_wires: int, max_rank: int, max_kraus: int, itemsize: int, chunk
         return MemoryEstimate(L=itemsize * dim * r, work=0, gram=0, kept=itemsize * dim * r)
     width = r * max_kraus
     k = min(width, max_rank, dim)
+    if chunks > 1 and width <= dim:  # in place, a block at a time: about four blocks of L beside it
+        return MemoryEstimate(L=itemsize * dim * r, work=4 * itemsize * dim * r // chunks,
+                              gram=itemsize * 3 * width * width, kept=0)
     if width <= dim:  # Gram route: L with moved wires and S V, never the stack
-        work, g = itemsize * dim * (r + k) // chunks, width
+        work, g = itemsize * dim * (r + k), width
     else:  # the stacked factor three times, and rho itself diagonalised
         work, g = 3 * itemsize * dim * width, dim
     return MemoryEstimate(L=itemsize * dim * r, work=work, gram=itemsize * 3 * g * g,
@@ -157,9 +160,12 @@ def check_fits(num_wires: int, max_rank: int, max_kraus: int, dtype, *, device=N
                  "(lretjax.distributed)")
     parts = [f"L 2^{num_wires} x {min(max_rank, 2**num_wires)}: {_size(est.L)}"]
     if max_kraus > 1:
-        blocks = f" (in {max_chunks} row blocks)" if max_chunks > 1 else ""
-        parts += [f"the channel's working copies of L{blocks}: {_size(est.work)}",
-                  f"Gram/eigensolver work: {_size(est.gram)}", f"kept factor: {_size(est.kept)}"]
+        if max_chunks > 1:
+            parts += [f"the step's working blocks of L (updated in place, {max_chunks} row blocks): "
+                      f"{_size(est.work)}", f"Gram/eigensolver work: {_size(est.gram)}"]
+        else:
+            parts += [f"the channel's working copies of L: {_size(est.work)}",
+                      f"Gram/eigensolver work: {_size(est.gram)}", f"kept factor: {_size(est.kept)}"]
     else:
         parts.append(f"the updated copy: {_size(est.kept)}")
     raise ResourceError(

@@ -39,6 +39,8 @@ from ..ops.channel import (
 from ..ops.inner import sq_norm
 from ..ops.truncate import select
 from ..ops.wires import apply_matrix_at, gather_back, gather_last
+from . import inplace
+from .inplace import padded
 from .schedule import NOOP, ChannelBranch, GateBranch, Program, SwapBranch, Tables
 
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -116,9 +118,11 @@ class Settings:
         per-channel fraction of the trace.
       adjoint: every step also returns the kept eigenvectors of its channel (``Carry.kept``),
         which is all the adjoint sweep (``adjoint.py``) needs to undo the step.
-      chunks: a channel on static wires forms its Gram block and kept factor over this many row
-        blocks of L (``ops.channel.chunked_gram``), holding two copies of L instead of four: for
-        factors that fill the device (``resources.plan_chunks``).
+      chunks: for factors that fill the device (``resources.plan_chunks``): every step updates L
+        in place, this many row blocks at a time (``inplace.py``), holding about one copy of L
+        where the whole step holds two to four. A program without static wires, or with global
+        bits, forms only its channels' Gram blocks and kept factors by row blocks
+        (``ops.channel.chunked_gram``), holding two copies.
     """
 
     max_rank: int
@@ -167,6 +171,7 @@ class _Out(NamedTuple):
     trace: Array
     over: Array
     vectors: Array | None = None
+    payload: tuple | None = None  # the in-place form's update (``inplace.py``); L is then None
 
 
 def _vma(x) -> frozenset:
@@ -205,7 +210,7 @@ def _out(L, discarded, rank, wanted, trace, over, vectors=None) -> _Out:
     from the carry), never fresh constants: under ``vmap`` inside a ``shard_map`` a constant would
     be neither batched nor varying like the other branches' results, and the switch would
     refuse to join them."""
-    real = jnp.finfo(L.dtype).dtype
+    real = jnp.finfo((discarded if L is None else L).dtype).dtype
     return _Out(L, jnp.asarray(discarded, real), jnp.asarray(rank, jnp.int32),
                 jnp.asarray(wanted, jnp.int32), jnp.asarray(trace, real), jnp.asarray(over, bool), vectors)
 
@@ -247,10 +252,15 @@ def _wire_variants(br, nl: int, static_fn, data_fn) -> Callable:
     return run
 
 
-def _gate_branch(br: GateBranch, nl: int, stack):
+def _gate_branch(br: GateBranch, nl: int, stack, blank: tuple | None = None):
+    """The gate step; with ``blank`` (the in-place form's zero payload) it returns its matrix
+    in the payload instead of the new L."""
     apply = _wire_variants(br, nl, apply_matrix, apply_matrix_at)
 
     def run(L, rank, zero, sub, slot, at, eps):
+        if blank is not None:
+            u = padded(_row(stack, slot).astype(L.dtype), blank[0])
+            return _out(None, zero, rank, rank, zero, rank < 0)._replace(payload=(u,) + blank[1:])
         return _out(apply(sub, at, L, _row(stack, slot)), zero, rank, rank, zero, rank < 0)
 
     return run
@@ -269,7 +279,10 @@ def _roundoff(settings: Settings, L) -> bool:
     return not settings.halting and L.dtype == jnp.complex128
 
 
-def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll, num_global: int):
+def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll, num_global: int,
+                    blank: tuple | None = None):
+    """The channel step; with ``blank`` (the in-place form's zero payload) it returns its Kraus
+    set and kept eigenvectors in the payload instead of the new L."""
     W = settings.width
     k = min(W, settings.max_rank)
     rows = 2**nl
@@ -277,7 +290,8 @@ def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll,
     # Traced runs keep the Gram route while it is small: its kept columns S v are linear in the
     # Kraus operators, so a direction of weight zero (a channel at strength 0) keeps its exact
     # derivative, where rho's factor sqrt(lambda) u has none at lambda = 0.
-    rho_route = num_global == 0 and br.m * W > rows and (settings.halting or br.m * W > GRAM_ROUTE_MAX)
+    rho_route = (num_global == 0 and br.m * W > rows and (settings.halting or br.m * W > GRAM_ROUTE_MAX)
+                 and blank is None)
     can_overflow = settings.halting and W < min(settings.max_rank, 2 ** (nl + num_global))
     psum = coll.psum if num_global else None
     last = _wire_variants(br, nl, wires_last, gather_last)
@@ -306,7 +320,7 @@ def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll,
                 inv = jnp.where(norms > 0, 1.0 / jnp.where(norms > 0, norms, 1.0), 0.0)
                 vectors = jnp.matmul(S.conj().T, new, precision=_HIGHEST) * inv.astype(new.dtype)
         else:
-            if chunks > 1 and (br.wiresets or isinstance(at, tuple)):  # static wires, by row blocks
+            if blank is not None or (chunks > 1 and (br.wiresets or isinstance(at, tuple))):  # by row blocks
                 M = block_gram(sub, at, L)
                 G = gram_of_stack(M if psum is None else psum(M), kraus)
 
@@ -329,6 +343,11 @@ def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll,
                 return factor_of(V)
 
             new = None
+            if blank is not None:
+                pay = (blank[0], padded(kraus.astype(L.dtype), blank[1]), padded(V, blank[2]))
+                over = jnp.minimum(wanted, settings.max_rank) > W if can_overflow else rank < 0
+                return _out(None, jnp.where(over, zero, d), jnp.where(over, rank, r), wanted, trace, over,
+                            vectors)._replace(payload=pay)
         if not can_overflow:
             return _out(new if factor is None else factor(), d, r, wanted, trace, rank < 0, vectors)
         # Eager widths: a channel whose epsilon rule wants more columns than L has is not applied;
@@ -357,15 +376,24 @@ def _noop(L, rank, zero, sub, slot, at, eps):
     return _out(L, zero, rank, rank, zero, rank < 0)
 
 
-def branches(program: Program, tables: Tables, settings: Settings, coll) -> list[Callable]:
-    """The step function of each branch (index 0: the no-op), closed over its matrices."""
+def _blank_noop(blank: tuple) -> Callable:
+    def run(L, rank, zero, sub, slot, at, eps):
+        return _out(None, zero, rank, rank, zero, rank < 0)._replace(payload=blank)
+
+    return run
+
+
+def branches(program: Program, tables: Tables, settings: Settings, coll, blank: tuple | None = None
+             ) -> list[Callable]:
+    """The step function of each branch (index 0: the no-op), closed over its matrices; with
+    ``blank``, in the in-place form (``inplace.py``)."""
     nl, g = program.local_wires, program.num_global
-    out: list[Callable] = [_noop]
+    out: list[Callable] = [_noop if blank is None else _blank_noop(blank)]
     for br, stack in zip(program.branches, tables.stacks, strict=True):
         if isinstance(br, GateBranch):
-            out.append(_gate_branch(br, nl, stack))
+            out.append(_gate_branch(br, nl, stack, blank))
         elif isinstance(br, ChannelBranch):
-            out.append(_channel_branch(br, nl, stack, settings, coll, g))
+            out.append(_channel_branch(br, nl, stack, settings, coll, g, blank))
         else:
             out.append(_swap_branch(br, nl, coll))
     return out
@@ -411,8 +439,11 @@ def make_step(program: Program, tables: Tables, settings: Settings, coll, eps, t
     axes the carry varies over inside a caller's ``shard_map`` (``varying_axes``). ``used``: the
     branches the steps to run use, when known (the others are left out of the switch).
     """
-    fns = [fn if used is None or b in used else _noop
-           for b, fn in enumerate(branches(program, tables, settings, coll))]
+    in_place = inplace.plan(program, settings.chunks) if settings.chunks > 1 else None
+    dtype = tables.stacks[0].dtype if tables.stacks else None
+    blank = None if in_place is None else inplace.payload_shapes(program, settings.width, dtype)
+    every = branches(program, tables, settings, coll, blank)
+    fns = [fn if used is None or b in used else every[0] for b, fn in enumerate(every)]
     if settings.adjoint:
         fns = [_with_kept(fn, kept_rows(program, settings.width), settings.width) for fn in fns]
     fns = [_varying(fn, axes) for fn in fns]
@@ -435,6 +466,8 @@ def make_step(program: Program, tables: Tables, settings: Settings, coll, eps, t
             m = int(code[2])
             is_chan = m > 0
         L, discarded = out.L, carry.discarded + out.discarded
+        if in_place is not None:
+            L = inplace.apply_in_place(carry.L, out.payload, b, sub, ~out.over, program, in_place)
         halt, need = carry.halt, carry.need
         if settings.halting:
             halt = jax.lax.select(out.over & (halt < 0), jnp.asarray(i, jnp.int32), halt)
@@ -476,7 +509,13 @@ def make_step(program: Program, tables: Tables, settings: Settings, coll, eps, t
                 return x * scale.astype(x.dtype)
 
             apply = is_chan & ~out.over
-            L = jax.lax.cond(apply, rescale, lambda x: x, L)
+            if in_place is None:
+                L = jax.lax.cond(apply, rescale, lambda x: x, L)
+            else:  # a cond returning L would copy it: scale in place, by one where nothing is due
+                s = sq_norm(L) if sq is None else sq
+                ok = apply & (s > 0)
+                scale = jnp.sqrt(jnp.where(ok, expected / jnp.where(ok, s, 1.0), 1.0))
+                L = inplace.scale_in_place(L, scale, in_place.bits)
             slack = jnp.where(apply, jnp.zeros_like(slack), slack)
         history = carry.history
         if settings.record:
