@@ -166,6 +166,8 @@ def _run(args) -> dict:
         jax.config.update("jax_enable_x64", True)
     cache = _compilation_cache(args)
     from . import measure
+    from .dynamic import lower
+    from .frontdoor import without_ancillas
     from .simulate import simulate
 
     circuit, file_obs, config = load_job(args.circuit)
@@ -181,27 +183,33 @@ def _run(args) -> dict:
     if args.noise_model:
         circuit = _load_noise_model(args.noise_model).apply(circuit)
     circuit = gate_noise_model(args.noise).apply(circuit)
+    # A dynamic circuit (mid-circuit measurement, reset, if) runs lowered: ancilla wires after the
+    # circuit's own hold the classical bits (lretjax.dynamic); they are read for the registers and
+    # traced out for everything else.
+    lowered = lower(circuit) if circuit.is_dynamic else None
+    run = circuit if lowered is None else lowered.circuit
     t0 = time.perf_counter()
-    with _progress(enabled=not args.json and not args.quiet, total=len(circuit.ops)) as report:
-        state = simulate(circuit, max_rank=args.max_rank, epsilon=args.epsilon, tolerance=args.tolerance,
-                         progress=report, record=bool(args.plot), representation=args.representation)
+    with _progress(enabled=not args.json and not args.quiet, total=len(run.ops)) as report:
+        full = simulate(run, max_rank=args.max_rank, epsilon=args.epsilon, tolerance=args.tolerance,
+                        progress=report, record=bool(args.plot), representation=args.representation)
+        state = without_ancillas(full, circuit.num_wires)
         probs = measure.probabilities(state)
         jax.block_until_ready(probs)
     seconds = time.perf_counter() - t0
     result: dict = {
         "circuit": args.circuit,
         "num_wires": circuit.num_wires,
-        "num_ops": len(circuit.ops),
-        "num_channels": circuit.num_channels,
+        "num_ops": len(run.ops),
+        "num_channels": run.num_channels,
         "max_rank": args.max_rank,
         "epsilon": args.epsilon,
         "tolerance": args.tolerance,
-        "rank": int(state.rank),
-        "discarded_weight": float(state.discarded),
-        "trace": float(state.trace()),
+        "rank": int(full.rank),
+        "discarded_weight": float(full.discarded),
+        "trace": float(full.trace()),
         "seconds": seconds,
-        "dtype": str(state.dtype),
-        "representation": state.representation,
+        "dtype": str(full.dtype),
+        "representation": full.representation,
         "compilation_cache": cache,
     }
     observables = {**file_obs, **{obs: obs for obs in args.expval}}
@@ -210,20 +218,49 @@ def _run(args) -> dict:
     order = jax.numpy.argsort(-probs)[:k]
     n = circuit.num_wires
     result["top_probabilities"] = {format(int(i), f"0{n}b"): float(probs[i]) for i in order}
+    if lowered is not None:
+        result.update(_registers(full, lowered, args))
     if args.shots:
         bits = measure.sample(state, args.shots, jax.random.key(args.seed))
         result["counts"] = dict(list(measure.counts(bits).items())[: args.top])
     if args.exact:
         from . import reference
 
-        rho = reference.simulate_dense(circuit)
+        rho = reference.simulate_dense(run)
         result["exact_trace_distance"] = float(
-            reference.trace_distance(rho, measure.to_density_matrix(state))
+            reference.trace_distance(rho, measure.to_density_matrix(full))
         )
     if args.plot:
-        _plot(args.plot, state, len(circuit.ops), args.max_rank, args.epsilon)
+        _plot(args.plot, full, len(run.ops), args.max_rank, args.epsilon)
         result["plot"] = args.plot
     return result
+
+
+# --json lists every value of a register up to this many bits, else its --top most probable;
+# the table lists at most _TABLE_VALUES values of each register, the most probable first.
+_FULL_REGISTER_BITS = 12
+_TABLE_VALUES = 16
+
+
+def _registers(state, lowered, args) -> dict:
+    """The classical registers of a dynamic circuit: the probability of each value (keys are the
+    value's bits, highest first, as Qiskit writes them), and ``--shots`` counts of all of them
+    (Qiskit's keys, registers in reverse order)."""
+    import jax
+    import numpy as np
+
+    from . import classical
+
+    res = classical.DynamicResult(state, lowered)
+    out: dict = {"ancillas": lowered.ancillas, "registers": {}}
+    for name, size in lowered.cregs:
+        p = classical.register_probabilities(res, name)
+        values = range(p.size) if size <= _FULL_REGISTER_BITS else np.argsort(-p, kind="stable")[: args.top]
+        out["registers"][name] = {format(int(v), f"0{size}b"): float(p[v]) for v in values}
+    if args.shots:
+        counts = classical.counts(res, args.shots, jax.random.fold_in(jax.random.key(args.seed), 1))
+        out["register_counts"] = dict(list(counts.items())[: args.top])
+    return out
 
 
 class _progress:
@@ -263,7 +300,8 @@ def _print_table(r: dict) -> None:
     t = Table(title=f"lretjax run {r['circuit']}", show_header=False)
     t.add_column("what", style="bold")
     t.add_column("value")
-    t.add_row("wires / ops / channels", f"{r['num_wires']} / {r['num_ops']} / {r['num_channels']}")
+    wires = str(r["num_wires"]) + (f" (+{r['ancillas']} holding bits)" if r.get("ancillas") else "")
+    t.add_row("wires / ops / channels", f"{wires} / {r['num_ops']} / {r['num_channels']}")
     if r.get("representation") == "dense":
         t.add_row("representation", "dense rho from the point where it was cheaper (exact from there)")
     else:
@@ -278,6 +316,12 @@ def _print_table(r: dict) -> None:
         t.add_row(f"P({bits})", f"{p:.6f}")
     for bits, c in r.get("counts", {}).items():
         t.add_row(f"counts {bits}", str(c))
+    for name, table in r.get("registers", {}).items():
+        shown = sorted(((p, v) for v, p in table.items() if p >= 1e-12), key=lambda x: -x[0])
+        for p, v in shown[:_TABLE_VALUES]:
+            t.add_row(f"P({name} = {v})", f"{p:.6f}")
+    for bits, c in r.get("register_counts", {}).items():
+        t.add_row(f"register counts {bits}", str(c))
     _console().print(t)
 
 

@@ -89,7 +89,7 @@ def _concrete(*xs) -> bool:
     return not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(xs))
 
 
-def _analyse(ops, num_bits: int, reread: bool):
+def _analyse(ops, num_bits: int):
     """For each measurement (by op index): is its bit read later, by a condition, is its wire
     disturbed later."""
     state = ["end"] * num_bits  # going backwards: the end reads every bit
@@ -105,8 +105,6 @@ def _analyse(ops, num_bits: int, reread: bool):
             conditioned[i] = state[c] == "read"
             moved[i] = q in disturbed
             state[c] = "overwritten"
-            if reread:
-                disturbed.add(q)
             continue
         disturbed.update(op.wires)
         if op.condition is not None:
@@ -175,19 +173,17 @@ def _readout(confusion) -> np.ndarray:
     return xp.stack(ks).astype(complex)
 
 
-def lower(circuit: Circuit, *, reread: bool = False) -> Lowered:
+def lower(circuit: Circuit) -> Lowered:
     """The static circuit that a dynamic ``circuit`` is, and where each classical bit ends up.
 
-    A circuit without measurements or conditions comes back unchanged (no bits). ``reread``
-    treats a later measurement of a wire as disturbing it (one ancilla per measurement of a
-    wire measured again; the front doors' records use this).
+    A circuit without measurements or conditions comes back unchanged (no bits).
     """
     if not isinstance(circuit, Circuit):
         from .errors import CircuitError
 
         raise CircuitError(f"lower expects a lretjax.Circuit, got {type(circuit).__name__}")
     n, ops = circuit.num_wires, circuit.ops
-    used, moved, conditioned = _analyse(ops, circuit.num_clbits, reread)
+    used, moved, conditioned = _analyse(ops, circuit.num_clbits)
     confusions: dict[int, object] = {}
     sources: list[int | None] = [None] * circuit.num_clbits
     out: list[Op] = []

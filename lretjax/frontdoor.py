@@ -1,37 +1,43 @@
-"""What the Qiskit and Cirq front doors share: truncation settings, and measurement records (where
-each outcome sits at the end of a run, how readout error and sampling act on it).
+"""What the Qiskit and Cirq front doors share: truncation settings, and the classical bits of a
+run (the circuit to simulate for them, how sampling and readout error act on them).
 
-lretjax reads every wire at the end of a run. A measurement that something later could disturb
-(a gate, a channel or another measurement of its qubit) is first copied onto a fresh ancilla wire
-by a CNOT: the deferred-measurement principle, exact for circuits without classical feed-forward,
-at the cost of one wire per such measurement. Ops after the last measurement are dropped when
-sampling, since no record can see them. Sampling happens on the host from the exact outcome
-distribution, with a NumPy generator the caller seeds (as Aer and Cirq do).
+Measurements, resets and classical feed-forward are lowered by ``lretjax.dynamic.lower``, as for
+``lretjax.classical``: a measurement whose bit is read and whose wire something disturbs later
+is copied onto a fresh ancilla wire by a CNOT (the deferred-measurement principle, exact), and a
+conditioned op becomes the op controlled by the wires holding its bits. When only the bits are
+wanted, ops after the last measurement are dropped first: no bit can see them. Sampling happens
+on the host from the exact joint distribution of the wires holding the bits, with a NumPy
+generator the caller seeds (as Aer and Cirq do).
 
     >>> from lretjax import Circuit
-    >>> m = defer(Circuit(1).h(0), [(0, 1), (0, 1)])   # measure wire 0 twice after the H
-    >>> m.circuit.num_wires, m.records                  # the first record moved to an ancilla
+    >>> low = for_bits(Circuit(1, cregs={"c": 2}).h(0).measure(0, 0).h(0).measure(0, 1).x(0))
+    >>> low.circuit.num_wires, low.bit_wires    # bit 0 moved to an ancilla; the x is dropped
     (2, (1, 0))
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .circuit import Circuit, Op
+from .circuit import MEASURE, Circuit
+from .dynamic import Lowered, lower
 from .engine.step import check_settings
 from .errors import ResourceError, SimulationConfigError
 from .measure import expval, probabilities
 from .observables import PauliSum
 from .simulate import DEFAULT_MAX_RANK, REPRESENTATIONS, simulate
+from .state import LowRankState
 
-# Records are sampled from their joint table of 2^R outcomes.
-MAX_RECORDS = 24
+__all__ = ["DEFAULT_MAX_RANK", "Truncation", "state_metadata", "pauli_values", "for_bits", "sample_bits",
+           "without_ancillas", "check_shots", "make_rng"]
+
+# Bits are sampled from the joint table of the wires holding them: 2^k outcomes.
+MAX_BIT_WIRES = 24
 
 
 @dataclass(frozen=True)
@@ -86,106 +92,71 @@ def pauli_values(state, labels: Sequence[str]) -> np.ndarray:
     return np.asarray(vals, dtype=np.float64)
 
 
-@dataclass(frozen=True)
-class Measured:
-    """A circuit whose measurement outcomes all sit on wires at its end.
+def for_bits(circuit: Circuit) -> Lowered:
+    """The lowering of ``circuit`` when only its classical bits are read: ops after its last
+    measurement are dropped first (no bit can see them, and a measured wire they touch would
+    otherwise cost an ancilla)."""
+    last = max((i for i, op in enumerate(circuit.ops) if op.kind == MEASURE), default=-1)
+    return lower(Circuit(circuit.num_wires, circuit.ops[:last + 1], cregs=circuit.cregs))
 
-    Attributes:
-      circuit: the circuit to simulate (ancilla wires, if any, come after the original ones).
-      records: the wire holding each measurement's outcome, in measurement order.
-      ancillas: wires added (the last ones) to hold outcomes that later ops would disturb.
+
+def sample_bits(state: LowRankState, lowered: Lowered, shots: int, rng: np.random.Generator,
+                confusions: Sequence[tuple[Sequence[int], np.ndarray]] = ()) -> np.ndarray:
+    """``shots`` rows of every classical bit of a run (uint8, column j = bit j; a bit never
+    written reads 0), drawn with ``rng`` from the exact joint distribution of the wires holding
+    them in ``state``, the final state of ``lowered.circuit``.
+
+    Readout errors that ``lowered`` leaves to the reader then flip each bit on its own, and
+    ``confusions`` act in order: ``(bits, C)`` sends the value t of those bits (the first the
+    high bit) to m with probability ``C[t, m]`` (a multi-bit confusion, as Cirq's
+    ``confusion_map``).
     """
-
-    circuit: Circuit
-    records: tuple[int, ...]
-    ancillas: int = 0
-
-
-def with_noise(circuit: Circuit, positions: Sequence[int],
-               noise: Callable[[Circuit], Circuit] | None) -> tuple[Circuit, tuple[int, ...]]:
-    """``noise`` applied between measurements, so their positions stay known in the noisy circuit.
-
-    ``positions[i]`` is the number of ops before measurement i (non-decreasing). A noise model's
-    gate rules act op by op, so this equals applying it to the whole circuit; its idle rules see
-    each measurement as the end of a layer.
-    """
-    if noise is None:
-        return circuit, tuple(positions)
-    cuts = [0, *positions, len(circuit.ops)]
-    ops: list[Op] = []
-    moved = []
-    for k in range(len(cuts) - 1):
-        if k:
-            moved.append(len(ops))
-        part = circuit.ops[cuts[k]:cuts[k + 1]]
-        if part:
-            ops.extend(noise(Circuit(circuit.num_wires, part)).ops)
-    return Circuit(circuit.num_wires, ops), tuple(moved)
-
-
-def defer(circuit: Circuit, events: Sequence[tuple[int, int]]) -> Measured:
-    """The circuit to sample, and the wire of each record, for measurements ``(wire, position)``
-    (at least one; positions count the ops before each measurement, non-decreasing).
-
-    A measurement followed by an op on its wire, or by another measurement of it, is copied onto
-    a new ancilla wire right where it happens; the others are read from their own wire. Ops after
-    the last measurement are dropped.
-    """
-    events = [(int(w), int(p)) for w, p in events]
-    last = max((p for _, p in events), default=0)
-    ops = circuit.ops[:last]
-    n = circuit.num_wires
-    later_use: list[bool] = []
-    for i, (w, p) in enumerate(events):
-        touched = any(w in op.wires for op in ops[p:])
-        again = any(w2 == w for w2, _ in events[i + 1:])
-        later_use.append(touched or again)
-    records: list[int] = []
-    out: list = []
-    cursor, ancilla = 0, n
-    for (w, p), copy in zip(events, later_use, strict=True):
-        out.extend(ops[cursor:p])
-        cursor = p
-        if copy:
-            out.append(("cx", [w, ancilla]))
-            records.append(ancilla)
-            ancilla += 1
-        else:
-            records.append(w)
-    out.extend(ops[cursor:])
-    return Measured(Circuit(ancilla, out), tuple(records), ancilla - n)
-
-
-def outcome_probabilities(state, records: Sequence[int],
-                          confusions: Sequence[tuple[Sequence[int], np.ndarray]] = ()) -> np.ndarray:
-    """Normalised probabilities of the records' joint outcomes (first record = high bit).
-
-    ``confusions`` are applied in order: ``(indices, C)`` sends the true outcome t of the records
-    at ``indices`` to the read outcome m with probability ``C[t, m]`` (a 2^k x 2^k row-stochastic
-    matrix; a 2x2 per-record readout error, a bit flip, or a multi-record confusion).
-    """
-    k = len(records)
-    if k > MAX_RECORDS:
-        raise ResourceError(f"{k} measurement records: sampling needs their joint table of 2^{k} "
-                            f"outcomes (at most {MAX_RECORDS} records)")
-    p = np.clip(np.asarray(probabilities(state, tuple(records)), dtype=np.float64), 0.0, None)
-    p = p.reshape((2,) * k)
-    for indices, c in confusions:
-        idx = [int(i) for i in indices]
+    out = np.zeros((int(shots), len(lowered.bit_wires)), dtype=np.uint8)
+    wires = tuple(dict.fromkeys(w for w in lowered.bit_wires if w is not None))
+    if len(wires) > MAX_BIT_WIRES:
+        raise ResourceError(f"{len(wires)} wires hold measured bits: sampling needs their joint table of "
+                            f"2^{len(wires)} outcomes (at most {MAX_BIT_WIRES} wires)")
+    if wires:
+        p = np.clip(np.asarray(probabilities(state, wires), dtype=np.float64), 0.0, None)
+        drawn = rng.choice(p.size, size=int(shots), p=p / p.sum())
+        k = len(wires)
+        for b, w in enumerate(lowered.bit_wires):
+            if w is not None:
+                out[:, b] = (drawn >> (k - 1 - wires.index(w))) & 1
+    for b, c in lowered.confusions:
         c = np.asarray(c, dtype=np.float64)
-        t = np.moveaxis(p, idx, list(range(len(idx))))
-        shape = t.shape
-        t = (c.T @ t.reshape(2 ** len(idx), -1)).reshape(shape)
-        p = np.moveaxis(t, list(range(len(idx))), idx)
-    p = p.reshape(-1)
-    return p / p.sum()
+        t = out[:, b].astype(np.int64)
+        out[:, b] = np.where(rng.random(int(shots)) < c[t, 1 - t], 1 - t, t)
+    for bits, c in confusions:
+        _confuse(out, [int(b) for b in bits], np.asarray(c, dtype=np.float64), rng)
+    return out
 
 
-def sample_outcomes(probs: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
-    """``shots`` rows of record bits (uint8, first record first) drawn from ``probs``."""
-    k = int(round(np.log2(probs.size)))
-    idx = rng.choice(probs.size, size=int(shots), p=probs)
-    return ((idx[:, None] >> np.arange(k - 1, -1, -1)) & 1).astype(np.uint8)
+def _confuse(out: np.ndarray, bits: list[int], c: np.ndarray, rng: np.random.Generator) -> None:
+    """Replace the value of ``bits`` in each row by a draw from its row of ``c`` (in place)."""
+    k = len(bits)
+    t = np.zeros(out.shape[0], dtype=np.int64)
+    for b in bits:
+        t = (t << 1) | out[:, b]
+    cdf = np.cumsum(c / c.sum(axis=1, keepdims=True), axis=1)[t]
+    m = np.minimum((rng.random(out.shape[0])[:, None] >= cdf).sum(axis=1), 2**k - 1)
+    for j, b in enumerate(bits):
+        out[:, b] = (m >> (k - 1 - j)) & 1
+
+
+def without_ancillas(state: LowRankState, num_wires: int) -> LowRankState:
+    """The state of the first ``num_wires`` wires, the ancillas after them (which hold classical
+    bits) traced out: L (2^(n+a), w) regrouped as (2^n, 2^a w), or a dense rho partially traced."""
+    a = state.num_wires - num_wires
+    if a == 0:
+        return state
+    d = 2**num_wires
+    if state.rho is not None:
+        rho = jnp.einsum("iaja->ij", state.rho.reshape(d, 2**a, d, 2**a))
+        return LowRankState(None, state.discarded, state.rank, num_wires, rho=rho)
+    L = state.L if state.layout is None else state.layout.placement.gather(state).L
+    L = L.reshape(d, 2**a, -1).transpose(0, 2, 1).reshape(d, -1)  # nonzero columns stay first
+    return LowRankState(L, state.discarded, state.rank * 2**a, num_wires)
 
 
 def check_shots(shots, what: str = "shots") -> int:

@@ -292,3 +292,101 @@ def test_second_run_compiles_nothing_with_the_cache(tmp_path):
     run = subprocess.run(cmd[:-2] + ["--no-cache"], capture_output=True, text=True, timeout=300,
                          env=dict(env, LRETJAX_CACHE_DIR=str(off)))
     assert run.returncode == 0 and json.loads(run.stdout)["compilation_cache"] is None and not off.exists()
+
+
+# -- a dynamic circuit: classical register outcomes ---------------------------------------------------
+
+DYNAMIC = """OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[3];
+creg m[1];
+creg c[2];
+creg r[1];
+h q[0];
+cx q[0],q[1];
+measure q[0] -> m[0];
+reset q[0];
+if(m==1) x q[2];
+ry(0.7) q[2];
+cx q[1],q[2];
+rx(0.4) q[0];
+measure q[1] -> c[0];
+measure q[2] -> c[1];
+measure q[0] -> r[0];
+"""
+
+
+def _register_reference(qc, p: float) -> dict[str, np.ndarray]:
+    """Exact register distributions of a Qiskit circuit (``qiskit.quantum_info``, one density
+    matrix per classical record) with ``--noise depolarizing=p``'s rule written out: after each
+    gate that acts, (1 - p) rho + p/3 (X rho X + Y rho Y + Z rho Z) on each of its qubits."""
+    from qiskit.quantum_info import DensityMatrix, Kraus, Operator
+
+    paulis = [np.eye(2), np.array([[0, 1], [1, 0]]), np.array([[0, -1j], [1j, 0]]), np.diag([1.0, -1.0])]
+    depol = Kraus([np.sqrt(1 - p) * paulis[0]] + [np.sqrt(p / 3) * s for s in paulis[1:]])
+    reset = Kraus([np.array([[1, 0], [0, 0]]), np.array([[0, 1], [0, 0]])])
+
+    def run(branches, data, qmap):
+        for inst in data:
+            op, qs = inst.operation, [qmap[q] for q in inst.qubits]
+            if op.name == "if_else":
+                target, value = op.condition
+                bits = [qc.find_bit(b).index for b in target]
+
+                def read(k, bits=bits):
+                    return sum(((k >> b) & 1) << j for j, b in enumerate(bits))
+
+                hit = {k: x for k, x in branches.items() if read(k) == value}
+                done = run(hit, op.blocks[0].data, dict(zip(op.blocks[0].qubits, qs, strict=True)))
+                branches = {**{k: x for k, x in branches.items() if k not in hit}, **done}
+                continue
+            new = {}
+            for k, rho in branches.items():
+                if op.name == "measure":
+                    b = qc.find_bit(inst.clbits[0]).index
+                    for t in (0, 1):
+                        key = (k & ~(1 << b)) | (t << b)
+                        new[key] = new.get(key, 0) + rho.evolve(Operator(np.diag([1.0 - t, t])), qs).data
+                    continue
+                rho = rho.evolve(reset if op.name == "reset" else Operator(op), qs)
+                if op.name != "reset":
+                    for q in qs:
+                        rho = rho.evolve(depol, [q])
+                new[k] = new.get(k, 0) + rho.data
+            branches = {k: DensityMatrix(x) for k, x in new.items()}
+        return branches
+
+    final = run({0: DensityMatrix.from_label("000")}, qc.data, {q: qc.find_bit(q).index for q in qc.qubits})
+    out = {}
+    for reg in qc.cregs:
+        bits = [qc.find_bit(b).index for b in reg]
+        dist = np.zeros(2**reg.size)
+        for k, rho in final.items():
+            dist[sum(((k >> b) & 1) << j for j, b in enumerate(bits))] += np.trace(rho.data).real
+        out[reg.name] = dist
+    return out
+
+
+def test_dynamic_circuit_register_probabilities(tmp_path, capsys):
+    qiskit = pytest.importorskip("qiskit")
+    path = tmp_path / "dynamic.qasm"
+    path.write_text(DYNAMIC)
+    code, r = _run_json(capsys, "run", str(path), "--noise", "depolarizing=0.05", "--shots", "300",
+                        "--expval", "IZI")
+    assert code == EXIT_OK
+    want = _register_reference(qiskit.QuantumCircuit.from_qasm_str(DYNAMIC), 0.05)
+    assert set(r["registers"]) == {"m", "c", "r"}
+    for name, dist in want.items():
+        size = int(np.log2(dist.size))
+        got = r["registers"][name]
+        assert list(got) == [format(v, f"0{size}b") for v in range(dist.size)]
+        np.testing.assert_allclose(list(got.values()), dist, atol=1e-10, rtol=0)
+    assert r["ancillas"] >= 1 and r["num_wires"] == 3 and r["discarded_weight"] < 1e-12
+    assert sum(r["register_counts"].values()) <= 300
+    assert all(len(k.split()) == 3 for k in r["register_counts"])  # Qiskit's keys: "r c m"
+    # <Z> of wire 1, the state averaged over the outcomes: wire 1 was measured into c[0]
+    assert r["expval"]["IZI"] == pytest.approx(want["c"][0] + want["c"][2] - want["c"][1] - want["c"][3],
+                                               abs=1e-10)
+    assert main(["run", str(path), "--noise", "depolarizing=0.05", "--quiet"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "P(c = 01)" in out and "holding bits" in out

@@ -16,16 +16,16 @@ from collections import Counter
 
 import numpy as np
 from qiskit import QuantumCircuit
-from qiskit.circuit import Parameter
+from qiskit.circuit import IfElseOp, Parameter
 from qiskit.circuit.library import UnitaryGate, get_standard_gate_name_mapping
 from qiskit.providers import BackendV2, JobStatus, JobV1, Options
 from qiskit.result import Result
 from qiskit.transpiler import CouplingMap, Target
 
 from ..errors import ParameterError, SimulationConfigError
-from ..frontdoor import Truncation, check_shots, make_rng
+from ..frontdoor import Truncation, check_shots, make_rng, sample_bits
 from ..frontdoor import state_metadata as _state_metadata
-from .prepare import NoiseSource, check_circuit, prepare, sample_clbits
+from .prepare import NoiseSource, check_circuit, prepare
 
 # Qiskit's names for the gates lretjax simulates natively (lretjax.io.qiskit maps them).
 BASIS_GATES = (
@@ -38,7 +38,8 @@ _RUN_OPTIONS = ("shots", "memory", "seed_simulator", "max_rank", "epsilon", "tol
 
 
 def build_target(num_qubits: int | None = None, coupling_map=None) -> Target:
-    """A Target with lretjax's gates, ``measure``, ``reset`` and ``delay``.
+    """A Target with lretjax's gates, ``measure``, ``reset``, ``delay`` and ``if_else``
+    (``if_test`` blocks: classical feed-forward).
 
     Without a coupling map every gate acts on any qubits (and ``unitary`` is kept whole);
     with one, two-qubit gates act on its edges and three-qubit gates are left to the transpiler
@@ -50,6 +51,7 @@ def build_target(num_qubits: int | None = None, coupling_map=None) -> Target:
         for name in (*BASIS_GATES, "measure", "reset", "delay"):
             target.add_instruction(gates[name], properties=None, name=name)
         target.add_instruction(UnitaryGate, name="unitary")
+        target.add_instruction(IfElseOp, name="if_else")
         return target
     cmap = coupling_map if isinstance(coupling_map, CouplingMap) else CouplingMap(coupling_map)
     n = cmap.size() if num_qubits is None else int(num_qubits)
@@ -64,6 +66,7 @@ def build_target(num_qubits: int | None = None, coupling_map=None) -> Target:
             target.add_instruction(gates[name], dict(ones), name=name)
         elif width == 2:
             target.add_instruction(gates[name], dict(edges), name=name)
+    target.add_instruction(IfElseOp, name="if_else")
     return target
 
 
@@ -168,7 +171,7 @@ class LretBackend(BackendV2):
         shots = opts["shots"]
         prep = prepare(qc, self._noise, measure=True)
         state = settings.simulate(prep.circuit)
-        memory = _memory(prep, state, shots, qc.num_clbits, rng)
+        memory = _memory(sample_bits(state, prep.lowered, shots, rng))
         data = {"counts": dict(Counter(memory))}
         if opts["memory"]:
             data["memory"] = memory
@@ -185,9 +188,10 @@ class LretBackend(BackendV2):
                 "seed_simulator": opts["seed_simulator"], "metadata": meta, "time_taken": time.time() - start}
 
 
-def _memory(prep, state, shots: int, num_clbits: int, rng) -> list[str]:
+def _memory(clbits: np.ndarray) -> list[str]:
     """One hex string per shot (clbit i is bit i), as Aer's ``memory``."""
-    clbits = sample_clbits(prep, state, shots, max(num_clbits, 1), rng)
+    if not clbits.shape[1]:
+        clbits = np.zeros((clbits.shape[0], 1), dtype=np.uint8)
     rows, inverse = np.unique(clbits, axis=0, return_inverse=True)
     hexes = [hex(sum(1 << int(j) for j in np.flatnonzero(row))) for row in rows]
     return [hexes[j] for j in np.ravel(inverse)]

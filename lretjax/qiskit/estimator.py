@@ -153,7 +153,7 @@ def _coerce(pub, precision: float, i: int) -> EstimatorPub:
     else:
         raise CircuitError(f"pub {i}: an estimator PUB is (circuit, observables[, parameter values"
                            f"[, precision]]), got {type(pub).__name__}")
-    check_circuit(circuit, f"pub {i}")
+    check_circuit(circuit, f"pub {i}", control_flow=False)
     if isinstance(pub, (tuple, list)):
         try:
             ObservablesArray.coerce(pub[1])

@@ -1,9 +1,10 @@
 """A bound Qiskit circuit turned into what lretjax runs: idle qubits dropped, noise inserted,
-measurements placed on wires.
+measurements, resets and ``if_test`` blocks lowered to a static circuit (``lretjax.dynamic``).
 
 Qubits that no instruction touches stay in |0> (a device-sized circuit from ``transpile`` has
 mostly such qubits), so only the touched ones are simulated, as Aer does. Bit order is converted
-by :mod:`lretjax.io.qiskit`: Qiskit qubit ``active[i]`` is lretjax wire ``i``.
+by :mod:`lretjax.io.qiskit`: Qiskit qubit ``active[i]`` is lretjax wire ``i``, clbit ``j`` is
+lretjax bit ``j``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
-from ..circuit import Circuit
+from ..circuit import KRAUS, MEASURE, Circuit, Op
+from ..dynamic import Lowered
 from ..errors import (
     CircuitError,
     LretError,
@@ -22,12 +22,13 @@ from ..errors import (
     ParameterError,
     SimulationConfigError,
 )
-from ..frontdoor import defer, outcome_probabilities, sample_outcomes, with_noise
+from ..frontdoor import for_bits
 from ..io.qiskit import from_qiskit
 from ..noise.model import NoiseModel
 
 # A global phase is invisible in a density matrix.
 _IGNORED = frozenset({"barrier", "delay", "global_phase"})
+_UNSUPPORTED_FLOW = ("while_loop", "for_loop", "switch_case", "box")
 
 
 class NoiseSource:
@@ -37,15 +38,16 @@ class NoiseSource:
 
     def __init__(self, noise_model=None):
         self._dict = None
+        self._measure: dict | None = None
         self._model: NoiseModel | None = None
-        self._cache: dict[tuple, NoiseModel] = {}
+        self._cache: dict[tuple, tuple] = {}
         if noise_model is None:
             self.label = "ideal"
         elif isinstance(noise_model, NoiseModel):
             self._model = noise_model
             self.label = noise_model.source or "lretjax"
         elif hasattr(noise_model, "to_dict"):
-            self._dict = noise_model.to_dict()
+            self._dict, self._measure = _split_measure_errors(noise_model.to_dict())
             self.label = "qiskit-aer"
         else:
             raise NoiseError(f"noise_model must be a qiskit_aer.noise.NoiseModel or a lretjax.NoiseModel, "
@@ -58,14 +60,61 @@ class NoiseSource:
 
     def model(self, active: Sequence[int], num_qubits: int) -> NoiseModel | None:
         """The lretjax model for a circuit on ``num_qubits`` qubits of which ``active`` are simulated."""
+        return self._read(active)[0]
+
+    def apply(self, circuit: Circuit, active: Sequence[int], num_qubits: int) -> Circuit:
+        """``circuit`` (wire i = qubit ``active[i]``) with this noise: the model's channels after
+        gates and resets, its readout errors on measurements, and Aer's quantum errors on
+        ``measure`` as channels right before each measurement (where Aer applies them)."""
+        model, before = self._read(active)
+        if model is not None:
+            circuit = model.apply(circuit)
+        if not before:
+            return circuit
+        ops: list = []
+        for op in circuit.ops:
+            if op.kind == MEASURE:
+                kraus = before.get(op.wires[0], before.get(None))
+                if kraus is not None:
+                    ops.append(Op("kraus", op.wires, (kraus,), KRAUS, checked=True))
+            ops.append(op)
+        return Circuit(circuit.num_wires, ops, cregs=circuit.cregs)
+
+    def _read(self, active: Sequence[int]) -> tuple[NoiseModel | None, dict]:
         if self._model is not None:
-            return self._model
+            return self._model, {}
         if self._dict is None:
-            return None
+            return None, {}
         key = tuple(active)
         if key not in self._cache:
-            self._cache[key] = NoiseModel.from_qiskit_dict(self._dict, qubits=list(active))
+            model = NoiseModel.from_qiskit_dict(self._dict, qubits=list(active))
+            before = {}
+            if self._measure is not None:  # read as errors on an ``id`` gate: the same exact reader
+                for rule in NoiseModel.from_qiskit_dict(self._measure, qubits=list(active)).gate_rules:
+                    before[None if rule.fallback else rule.gate_wires[0]] = rule.params[0]
+            self._cache[key] = (model, before)
         return self._cache[key]
+
+
+def _split_measure_errors(noise_dict: dict) -> tuple[dict, dict | None]:
+    """Aer's noise dict without its quantum errors on ``measure``, and those errors alone, named
+    as errors on ``id`` (lretjax's noise rules follow ops; Aer applies these before measuring)."""
+    rest, measure = [], []
+    for i, entry in enumerate(noise_dict.get("errors", [])):
+        ops = list(entry.get("operations", []))
+        if entry.get("type") != "qerror" or "measure" not in ops:
+            rest.append(entry)
+            continue
+        widths = {len(qs) for qs in entry.get("gate_qubits") or [(0,)]}
+        local = {int(q) for seq in entry["instructions"] for inst in seq for q in inst["qubits"]}
+        if widths != {1} or local != {0}:
+            raise NoiseError(f"Qiskit error #{i} on 'measure' acts on several qubits; lretjax reads "
+                             "one-qubit quantum errors on measure")
+        measure.append({**entry, "operations": ["id"]})
+        if len(ops) > 1:
+            rest.append({**entry, "operations": [o for o in ops if o != "measure"]})
+    out = {**noise_dict, "errors": rest}
+    return out, ({**noise_dict, "errors": measure} if measure else None)
 
 
 @dataclass(frozen=True)
@@ -73,100 +122,87 @@ class Prepared:
     """A Qiskit circuit ready for ``lretjax.simulate``.
 
     Attributes:
-      circuit: the noisy lretjax circuit (measurement ancillas, if any, are its last wires).
+      circuit: the noisy static lretjax circuit (measurement ancillas, if any, are its last wires).
       qubits: the Qiskit qubit of each of the circuit's first ``len(qubits)`` wires.
-      records: wire holding each measurement's outcome, in program order.
-      clbits: classical bit each measurement writes (a later one overwrites an earlier one).
-      confusion: (records, 2, 2) readout confusion matrices of the measured qubits.
-      ancillas: wires added for measurements that later ops would disturb.
+      lowered: where each classical bit (clbit j = bit j) ends up (None for the Estimator).
     """
 
     circuit: Circuit
     qubits: tuple[int, ...]
-    records: tuple[int, ...] = ()
-    clbits: tuple[int, ...] = ()
-    confusion: np.ndarray | None = None
-    ancillas: int = 0
+    lowered: Lowered | None = None
+
+    @property
+    def ancillas(self) -> int:
+        """Wires added to hold measured bits that later ops would disturb."""
+        return 0 if self.lowered is None else self.lowered.ancillas
 
 
-def check_circuit(qc, what: str = "circuit"):
-    """CircuitError/ParameterError for anything lretjax cannot run, before any work."""
+def check_circuit(qc, what: str = "circuit", *, control_flow: bool = True):
+    """CircuitError/ParameterError for anything lretjax cannot run, before any work.
+
+    ``if_test`` blocks (``if_else``) are classical feed-forward, which the backend and the
+    Sampler run (``control_flow``); loops, ``switch`` and ``box`` have no lretjax form.
+    """
     from qiskit import QuantumCircuit
 
     if not isinstance(qc, QuantumCircuit):
         raise CircuitError(f"{what} must be a qiskit.QuantumCircuit, got {type(qc).__name__}")
     if qc.num_qubits < 1:
         raise CircuitError(f"{what} {qc.name!r} has no qubits")
+    refused = _UNSUPPORTED_FLOW if control_flow else (*_UNSUPPORTED_FLOW, "if_else")
     for inst in qc.data:
-        if inst.operation.name in ("if_else", "while_loop", "for_loop", "switch_case", "box"):
+        if inst.operation.name in refused:
             raise CircuitError(f"{what} {qc.name!r}: classical control flow ({inst.operation.name}) "
-                               "has no lretjax form")
+                               f"has no lretjax form{'' if control_flow else ' in an Estimator circuit'}")
     return qc
 
 
 def prepare(qc, noise: NoiseSource, *, measure: bool) -> Prepared:
-    """``qc`` (all parameters bound) as a lretjax circuit with its noise and measurement records.
+    """``qc`` (all parameters bound) as a lretjax circuit with its noise and classical bits.
 
     ``measure=False`` (Estimator) refuses circuits that measure, since a measurement would make
-    the final state random; ``measure=True`` places every ``measure`` as a record.
+    the final state random; ``measure=True`` lowers measurements, resets and ``if_test`` blocks
+    (``lretjax.dynamic.lower``) so that the bits' joint distribution is exact.
     """
-    check_circuit(qc)
+    check_circuit(qc, control_flow=measure)
     if qc.parameters:
         names = sorted(p.name for p in qc.parameters)
         raise ParameterError(f"circuit {qc.name!r} has unbound parameters {names}; give values")
-    gates, events = [], []  # events: (qubit, clbit, number of gates before it)
+    kept = []
     for inst in qc.data:
         name = inst.operation.name
         if name in _IGNORED:
             continue
-        qubits = [qc.find_bit(q).index for q in inst.qubits]
-        if name == "measure":
-            if not measure:
-                raise CircuitError(f"circuit {qc.name!r} measures qubit {qubits[0]}: an Estimator circuit "
-                                   "must end without measurements (remove_final_measurements())")
-            events.append((qubits[0], qc.find_bit(inst.clbits[0]).index, len(gates)))
-            continue
-        gates.append((inst.operation, qubits))
+        if name == "measure" and not measure:
+            q = qc.find_bit(inst.qubits[0]).index
+            raise CircuitError(f"circuit {qc.name!r} measures qubit {q}: an Estimator circuit "
+                               "must end without measurements (remove_final_measurements())")
+        kept.append((inst, [qc.find_bit(q).index for q in inst.qubits]))
     n = qc.num_qubits
     if noise.full_width:
         active = list(range(n))
     else:
-        active = sorted({q for _, qs in gates for q in qs} | {e[0] for e in events}) or [0]
+        active = sorted({q for _, qs in kept for q in qs}) or [0]
     index = {q: i for i, q in enumerate(active)}
-    circuit = from_qiskit(_compact(gates, index, len(active)))
-    model = noise.model(active, n)
-    positions = [e[2] for e in events]
-    circuit, positions = with_noise(circuit, positions, None if model is None else model.apply)
-    if not measure or not events:
+    circuit = noise.apply(from_qiskit(_compact(qc, kept, index, len(active)), measure=measure), active, n)
+    if not measure:
         return Prepared(circuit, tuple(active))
-    measured = defer(circuit, [(index[q], p) for (q, _, _), p in zip(events, positions, strict=True)])
-    wires = [index[q] for q, _, _ in events]
-    confusion = (np.tile(np.eye(2), (len(wires), 1, 1)) if model is None
-                 else np.asarray(model.readout_confusion(wires), dtype=np.float64))
-    return Prepared(measured.circuit, tuple(active), measured.records, tuple(e[1] for e in events),
-                    confusion, measured.ancillas)
+    lowered = for_bits(circuit)
+    return Prepared(lowered.circuit, tuple(active), lowered)
 
 
-def _compact(gates, index: dict[int, int], width: int):
-    """A QuantumCircuit of ``gates`` on ``width`` qubits, qubit q moved to ``index[q]``."""
+def _compact(qc, kept, index: dict[int, int], width: int):
+    """A QuantumCircuit of the ``kept`` instructions on ``width`` qubits, qubit q moved to
+    ``index[q]``; the classical bits and registers stay those of ``qc``."""
     from qiskit import QuantumCircuit
 
     out = QuantumCircuit(width)
-    for op, qubits in gates:
-        out.append(op, [index[q] for q in qubits], [])
+    out.add_bits(qc.clbits)
+    for reg in qc.cregs:
+        out.add_register(reg)
+    for inst, qubits in kept:
+        out.append(inst.operation, [index[q] for q in qubits], inst.clbits)
     return out
-
-
-def sample_clbits(prep: Prepared, state, shots: int, num_clbits: int, rng) -> np.ndarray:
-    """(shots, num_clbits) classical bits as read out, clbit i in column i; readout error applied."""
-    clbits = np.zeros((shots, num_clbits), dtype=np.uint8)
-    if not prep.records:
-        return clbits
-    confusions = [((i,), prep.confusion[i]) for i in range(len(prep.records))]
-    bits = sample_outcomes(outcome_probabilities(state, prep.records, confusions), shots, rng)
-    for i, c in enumerate(prep.clbits):
-        clbits[:, c] = bits[:, i]  # a later measurement into the same clbit overwrites
-    return clbits
 
 
 def check_values(circuit, values, i: int) -> None:

@@ -1,9 +1,11 @@
 """``SamplerV2``: Qiskit's sampler primitive (``BaseSamplerV2``) on lretjax.
 
 Each PUB ``(circuit, parameter_values, shots)`` is simulated once per parameter set and its
-measured bits are drawn from the exact outcome distribution of the (noisy, possibly truncated)
-final state, readout error included; results are Qiskit's own ``PrimitiveResult``,
-``SamplerPubResult``, ``DataBin`` and ``BitArray`` (one per classical register).
+classical bits are drawn from their exact joint distribution in the (noisy, possibly truncated)
+final state, readout error included; mid-circuit measurements, resets and ``if_test`` blocks
+(with ``else``) are lowered exactly (``lretjax.dynamic``). Results are Qiskit's own
+``PrimitiveResult``, ``SamplerPubResult``, ``DataBin`` and ``BitArray`` (one per classical
+register).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from qiskit.primitives.containers import BitArray, DataBin, PrimitiveResult, Sam
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit.primitives.primitive_job import PrimitiveJob
 
-from ..frontdoor import DEFAULT_MAX_RANK, Truncation, check_shots, state_metadata
-from .prepare import check_circuit, check_values, prepare, sample_clbits, typed_pub_error
+from ..frontdoor import DEFAULT_MAX_RANK, Truncation, check_shots, sample_bits, state_metadata
+from .prepare import check_circuit, check_values, prepare, typed_pub_error
 from .primitive import LretPrimitive
 
 
@@ -57,7 +59,7 @@ class SamplerV2(LretPrimitive, BaseSamplerV2):
         for loc in np.ndindex(*shape):
             prep = prepare(pub.parameter_values.bind(qc, loc), self._noise, measure=True)
             state = self._settings.simulate(prep.circuit)
-            bits[loc] = sample_clbits(prep, state, shots, qc.num_clbits, rng)
+            bits[loc] = sample_bits(state, prep.lowered, shots, rng)
             info = state_metadata(state)
             discarded[loc], rank[loc] = info["discarded"], info["rank"]
         data = {}
