@@ -326,6 +326,22 @@ def test_unread_measurement_is_dephasing():
     np.testing.assert_allclose(classical.register_probabilities(res, "c"), [0.5, 0.5], atol=1e-12)
 
 
+def test_idle_noise_keeps_conditioned_ops_after_the_measurements_they_read():
+    """A noise model's idle layers are built from classical bits too: the conditioned x must
+    stay after the measurement it reads (it was moved ahead of it, and never fired)."""
+    from lretjax import NoiseModel
+
+    c = Circuit(2, cregs={"a": 1, "b": 1}).h(0).measure(0, 0).c_if("a", 1, "x", [1]).measure(1, 1)
+    noisy = NoiseModel().idle_noise("depolarizing", 0.01).apply(c)
+    names = [op.name for op in noisy.ops if op.kind == MEASURE or op.condition is not None]
+    assert names == ["measure", "x", "measure"], noisy.ops
+    res = classical.run(noisy)
+    ref = branching(noisy)
+    for reg in ("a", "b"):
+        np.testing.assert_allclose(classical.register_probabilities(res, reg), ref[reg], atol=1e-10)
+    assert abs(ref["b"][1] - 0.5) < 0.02  # b copies a, up to the idle noise
+
+
 def test_conditional_expval_and_counts_format():
     c = Circuit(2, cregs={"a": 1, "b": 1}).h(0).measure(0, 0).x(0).c_if("a", 1, "x", 1).measure(1, 1)
     res = classical.run(c)

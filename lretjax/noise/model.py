@@ -315,16 +315,28 @@ def _make_op(channel: str, wires: tuple[int, ...], params):
 
 
 def _moments(ops, n: int) -> list[list]:
-    """As-soon-as-possible layers: each op goes one layer after the last op on any of its wires."""
+    """As-soon-as-possible layers: each op goes one layer after the last op on any of its wires,
+    after the last measurement writing a classical bit it reads (a condition) or writes, and
+    after the last condition reading a bit it writes: a conditioned op never moves ahead of the
+    measurement it reads, nor a measurement ahead of a condition reading the bit's old value."""
     depth = [0] * n
+    written: dict[int, int] = {}  # bit -> one layer after its last measurement
+    read: dict[int, int] = {}  # bit -> one layer after its last condition
     layers: list[list] = []
     for op in ops:
-        d = max((depth[w] for w in op.wires), default=0)
+        reads = op.condition.bits if op.condition is not None else ()
+        writes = op.clbits
+        d = max([depth[w] for w in op.wires] + [written.get(b, 0) for b in reads + writes]
+                + [read.get(b, 0) for b in writes], default=0)
         if d == len(layers):
             layers.append([])
         layers[d].append(op)
         for w in op.wires:
             depth[w] = d + 1
+        for b in writes:
+            written[b] = d + 1
+        for b in reads:
+            read[b] = max(read.get(b, 0), d + 1)
     return layers
 
 
