@@ -5,14 +5,20 @@
     ... def f(x): ...
 
 Gradients: ``diff_method="backprop"`` (JAX reverse mode through the simulation, works under
-``jax.jit``), ``"device"`` (the device's own Jacobian: lretjax's parameter-shift ``custom_vjp``,
-backprop or the adjoint sweep, chosen by ``device_gradient``), or any PennyLane transform such as
-``"parameter-shift"``, which calls this device on shifted circuits.
+``jax.jit``; with the autograd and torch interfaces the same JAX reverse mode reaches autograd or
+torch through ``bridge``), ``"device"`` (the device's own Jacobian: lretjax's parameter-shift
+``custom_vjp``, backprop or the adjoint sweep, chosen by ``device_gradient``), or any PennyLane
+transform such as ``"parameter-shift"``, which calls this device on shifted circuits.
+
+Mid-circuit measurements and ``qml.cond`` run as a lretjax dynamic circuit (``translate``,
+``lretjax.dynamic.lower``): no extra device wires, resets as channels, exact statistics of the
+measured values (``qml.expval(m)``, ``qml.probs(op=[m0, m1])``, ``qml.sample(m)``, ...).
+``mcm_method="deferred"`` asks for PennyLane's ``defer_measurements`` instead.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +36,7 @@ from pennylane.devices.preprocess import (
 from pennylane.exceptions import DeviceError
 from pennylane.math import Interface
 from pennylane.measurements import (
+    CountsMP,
     DensityMatrixMP,
     ExpectationMP,
     ProbabilityMP,
@@ -39,10 +46,13 @@ from pennylane.measurements import (
     StateMP,
     VarianceMP,
 )
+from pennylane.ops.mid_measure import MeasurementValue
 from pennylane.tape import QuantumScript
 from pennylane.transforms.core import CompilePipeline
+from pennylane.wires import Wires
 
-from ..circuit import Circuit, Param
+from ..circuit import MEASURE, Circuit, Param
+from ..dynamic import lower
 from ..errors import CircuitError, ParameterError, SimulationConfigError
 from ..gates import GATES
 from ..grad import expval_fn
@@ -57,10 +67,15 @@ from ..measure import (
 )
 from ..simulate import DEFAULT_MAX_RANK, check_settings, simulate
 from ..state import LowRankState
-from . import translate
+from . import bridge, translate
 
 DEVICE_GRADIENTS = ("backprop", "parameter-shift", "adjoint")
 _JAX = {Interface.JAX, Interface.JAX_JIT, Interface.NUMPY, Interface.AUTO}
+# Interfaces that differentiate through the device: JAX directly, autograd and torch by the bridge.
+_DIFFERENTIABLE = _JAX | set(bridge.INTERFACES)
+# mcm_method values: None and "device" run lretjax's dynamic circuits, "deferred" PennyLane's
+# defer_measurements (which adds wires: the device needs spare ones).
+MCM_METHODS = (None, "device", "deferred")
 
 
 @qml.transform
@@ -74,6 +89,74 @@ def _split_when_sampled(tape: QuantumScript):
 
 def _observable_ok(obs) -> bool:
     return obs.pauli_rep is not None or obs.has_matrix
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A simulated tape: its state, the map from wire labels to indices, the number of the
+    circuit's own wires (the state may have more: ancillas holding measured bits) and, per
+    mid-circuit measurement (by ``meas_uid``), the wire holding its bit (None: reads 0) and the
+    readout confusion left to the readers."""
+
+    state: LowRankState
+    index: object
+    num_wires: int
+    bit_wires: dict
+    confusions: dict
+
+
+def _mid_circuit_values(mp) -> list:
+    """The mid-circuit measurements a terminal measurement reads, each once, in order."""
+    values = mp.mv if isinstance(mp.mv, list) else [mp.mv]
+    seen: dict = {}
+    for v in values:
+        for m in v.measurements:
+            seen.setdefault(m.meas_uid, m)
+    return list(seen.values())
+
+
+def _on_bits(mp, measurements: list):
+    """``mp`` reading bits instead of wires: measured value j on wire j (so PennyLane's own
+    processing of the values, ``m0 + 2 * m1`` and the like, applies unchanged)."""
+    position = {m.meas_uid: j for j, m in enumerate(measurements)}
+
+    def remap(v):
+        ms = [qml.map_wires(m, {m.wires[0]: position[m.meas_uid]}) for m in v.measurements]
+        return MeasurementValue(ms, v.processing_fn if v.has_processing else None)
+
+    mv = [remap(v) for v in mp.mv] if isinstance(mp.mv, list) else remap(mp.mv)
+    with qml.QueuingManager.stop_recording():
+        if isinstance(mp, CountsMP):
+            return CountsMP(obs=mv, all_outcomes=mp.all_outcomes)
+        return type(mp)(obs=mv)
+
+
+def _undephased(circuit: Circuit) -> list[int]:
+    """Measured wires that nothing acts on after their last measurement. ``lower`` reads their
+    bits from the wire itself (or drops the measurement), so their coherences survive it; a
+    measurement destroys them, which matters to terminal measurements in another basis. What
+    follows the measurement is diagonal on the wire (conditions on it, more measurements), so
+    dephasing it at the end is the same as right after the measurement."""
+    last: dict[int, bool] = {}
+    for op in circuit.ops:
+        if op.kind == MEASURE:
+            last[op.wires[0]] = True
+        else:
+            for w in op.wires:
+                if w in last:
+                    last[w] = False
+    return [w for w, clean in last.items() if clean]
+
+
+def _to_numpy(v):
+    """A JAX array as a writable NumPy copy (torch warns on read-only buffers); tracers and what
+    PennyLane's readers made, such as counts, stay as they are."""
+    return np.array(v) if isinstance(v, jax.Array) and not isinstance(v, jax.core.Tracer) else v
+
+
+def _mcm_method(config: ExecutionConfig | None):
+    method = None if config is None else config.mcm_config.mcm_method
+    return None if method is None else str(getattr(method, "value", method))
 
 
 @simulator_tracking
@@ -131,16 +214,24 @@ class LretDevice(Device):
         self.noise_model = noise_model
         self.device_gradient = device_gradient
         self._rng = np.random.default_rng(seed)
+        self._bridge_cache = bridge.Cache()  # autograd / torch backprop: compiled pullbacks
 
     # -- configuration ---------------------------------------------------------------------------
 
     def supports_derivatives(self, execution_config=None, circuit=None) -> bool:
         if execution_config is None:
             return True
-        if execution_config.gradient_method not in {"backprop", "best", "device"}:
+        method = execution_config.gradient_method
+        if method not in {"backprop", "best", "device"}:
             return False
-        if Interface(execution_config.interface) not in _JAX:
-            return False
+        interface = Interface(execution_config.interface)
+        if interface not in _DIFFERENTIABLE:
+            if method == "best":
+                return False  # PennyLane falls back to its parameter-shift transform
+            raise SimulationConfigError(
+                f"lretjax.mixed cannot give diff_method={method!r} to interface='{interface.value}': "
+                "use interface='jax' (or 'autograd' or 'torch'), or diff_method='parameter-shift'"
+            )
         return circuit is None or not circuit.shots
 
     def setup_execution_config(self, config: ExecutionConfig | None = None, circuit=None) -> ExecutionConfig:
@@ -155,11 +246,17 @@ class LretDevice(Device):
         updated["interface"] = Interface(config.interface)
         if config.device_options:
             raise DeviceError(f"lretjax.mixed takes no device options, got {dict(config.device_options)}")
+        if _mcm_method(config) not in MCM_METHODS:
+            raise SimulationConfigError(
+                f"lretjax.mixed runs mid-circuit measurements natively (mcm_method=None or 'device') "
+                f"or by mcm_method='deferred', not mcm_method={_mcm_method(config)!r}"
+            )
         return replace(config, **updated)
 
     def preprocess_transforms(self, execution_config: ExecutionConfig | None = None) -> CompilePipeline:
         program = CompilePipeline()
-        program.add_transform(qml.defer_measurements, allow_postselect=False)
+        if _mcm_method(execution_config) == "deferred":
+            program.add_transform(qml.defer_measurements, allow_postselect=False)
         if isinstance(self.noise_model, qml.NoiseModel):
             program.add_transform(qml.add_noise, self.noise_model)
         program.add_transform(
@@ -197,22 +294,41 @@ class LretDevice(Device):
         if ops and isinstance(ops[0], qml.operation.StatePrepBase):
             initial = jnp.asarray(ops[0].state_vector(wire_order=order)).reshape(-1)
             ops = ops[1:]
-        circuit = Circuit(n)
+        bits = {op.meas_uid: k for k, op in enumerate(o for o in ops if isinstance(o, qml.ops.MidMeasure))}
+        circuit = Circuit(n, cregs={"mcm": len(bits)} if bits else None)
         for i, op in enumerate(ops):
             if isinstance(op, qml.operation.StatePrepBase):
                 raise CircuitError(f"{op.name} is only supported as the first operation")
             p = None if params is None else params.get(i)
-            circuit = translate.add_operation(circuit, op, index, p)
+            if isinstance(op, qml.ops.MidMeasure):
+                circuit = translate.add_measurement(circuit, op, index, bits[op.meas_uid])
+            elif isinstance(op, qml.ops.Conditional):
+                circuit = translate.add_conditional(circuit, op, index, bits, p)
+            else:
+                circuit = translate.add_operation(circuit, op, index, p)
         if noise and self.noise_model is not None and not isinstance(self.noise_model, qml.NoiseModel):
             circuit = self.noise_model.apply(circuit)
         return circuit, initial, index, n
 
-    def _state(self, tape: QuantumScript):
+    def _simulate(self, tape: QuantumScript) -> _Run:
         circuit, initial, index, n = self._circuit(tape)
+        bit_wires, confusions = {}, {}
+        if circuit.cregs:
+            # A dynamic circuit: lowered to a static one whose extra wires hold measured bits.
+            uids = [op.meas_uid for op in tape.operations if isinstance(op, qml.ops.MidMeasure)]
+            low = lower(circuit)
+            bit_wires = dict(zip(uids, low.bit_wires, strict=True))
+            confusions = {uids[b]: c for b, c in low.confusions}
+            static = low.circuit
+            for w in _undephased(circuit):
+                static = static.add("phase_flip", [w], 0.5)
+            if initial is not None and low.ancillas:
+                initial = jnp.kron(initial, jnp.zeros(2**low.ancillas, initial.dtype).at[0].set(1))
+            circuit = static
         state = simulate(circuit, max_rank=self.max_rank, epsilon=self.epsilon, tolerance=self.tolerance,
                          initial_state=initial, representation="low-rank",
                          adjoint=self.device_gradient == "adjoint")
-        return state, index, n
+        return _Run(state, index, n, bit_wires, confusions)
 
     @staticmethod
     def _rotated(state: LowRankState, obs, index) -> LowRankState:
@@ -221,7 +337,39 @@ class LretDevice(Device):
         return rotated(state, [(qml.matrix(g, wire_order=g.wires), [index(w) for w in g.wires])
                                for g in gates])
 
-    def _analytic(self, mp, state: LowRankState, index, n: int, order):
+    @staticmethod
+    def _source(run: _Run, m):
+        """The wire holding mid-circuit measurement ``m``'s value (None: it reads 0). After
+        ``mcm_method="deferred"`` the measurement's own wire holds it."""
+        return run.bit_wires[m.meas_uid] if m.meas_uid in run.bit_wires else run.index(m.wires[0])
+
+    def _bit_probabilities(self, run: _Run, measurements: list):
+        """Joint distribution of mid-circuit measured values (the first one the high bit), read
+        errors left to the readers applied."""
+        uids = [m.meas_uid for m in measurements]
+        sources = [self._source(run, m) for m in measurements]
+        wires = list(dict.fromkeys(w for w in sources if w is not None))
+        table = probabilities(run.state, wires) if wires else jnp.ones(1, jnp.result_type(float))
+        k, m = len(uids), len(wires)
+        outcome = np.arange(2**m)
+        index = np.zeros(2**m, dtype=np.int64)
+        for j, w in enumerate(sources):
+            if w is not None:
+                index |= ((outcome >> (m - 1 - wires.index(w))) & 1) << (k - 1 - j)
+        p = jnp.zeros(2**k, table.dtype).at[index].add(table).reshape((2,) * k)
+        for j, u in enumerate(uids):
+            if u in run.confusions:  # C[true, read]
+                c = jnp.asarray(run.confusions[u], dtype=p.dtype)
+                p = jnp.moveaxis(jnp.tensordot(c, jnp.moveaxis(p, j, 0), axes=([0], [0])), 0, j)
+        return p.reshape(-1)
+
+    def _analytic(self, mp, run: _Run, order):
+        state, index, n = run.state, run.index, run.state.num_wires
+        if getattr(mp, "mv", None) is not None:
+            measurements = _mid_circuit_values(mp)
+            p = self._bit_probabilities(run, measurements)
+            rho = jnp.diag(p.astype(jnp.result_type(p.dtype, jnp.complex64)))
+            return _on_bits(mp, measurements).process_density_matrix(rho, Wires(range(len(measurements))))
         if isinstance(mp, ExpectationMP):
             return expval(state, translate.observable(mp.obs, index, n))
         if isinstance(mp, VarianceMP):
@@ -243,17 +391,55 @@ class LretDevice(Device):
             wires = mp.wires if len(mp.wires) else order
             return purity(state, [index(w) for w in wires])
         if isinstance(mp, StateMeasurement):
+            if run.num_wires < n:  # ancillas hold measured bits: trace them out
+                return mp.process_density_matrix(reduced_density_matrix(state, range(run.num_wires)), order)
             return mp.process_density_matrix(to_density_matrix(state), order)
         raise DeviceError(f"lretjax.mixed cannot return {type(mp).__name__} without shots")
 
-    def _sampled(self, mp, state: LowRankState, index, shots: int, order):
-        if mp.obs is not None:
-            state = self._rotated(state, mp.obs, index)
-        key, readout_key = jax.random.split(jax.random.key(int(self._rng.integers(2**31))))
-        bits = sample(state, shots, key)
+    def _keys(self, num: int):
+        return jax.random.split(jax.random.key(int(self._rng.integers(2**31))), num)
+
+    def _sampled(self, mp, run: _Run, shots: int, order):
+        """A measurement of an observable: samples of the state in its eigenbasis."""
+        state = self._rotated(run.state, mp.obs, run.index)
+        key, readout_key = self._keys(2)
+        bits = sample(state, shots, key, list(range(run.num_wires)))
         if self._readout():
             bits = self._readout().readout_samples(bits, readout_key)
         return mp.process_samples(bits, order)
+
+    def _draw(self, run: _Run, shots: int) -> dict:
+        """One set of computational-basis shots shared by the tape's measurements that need no
+        rotation: the device's wires (read out) and the wires holding measured values, from the
+        same shots, so their correlations are the state's."""
+        n = run.num_wires
+        ancillas = list(dict.fromkeys(w for w in run.bit_wires.values() if w is not None and w >= n))
+        key, readout_key, flip_key = self._keys(3)
+        raw = np.asarray(sample(run.state, shots, key, list(range(n)) + ancillas))
+        wires = raw[:, :n]
+        if self._readout():
+            wires = np.asarray(self._readout().readout_samples(wires, readout_key))
+        flips = {}  # read errors left to the readers: flip a true t with C[t, 1 - t]
+        for j, (u, c) in enumerate(run.confusions.items()):
+            flips[u] = (np.asarray(c, dtype=np.float64), np.asarray(
+                jax.random.uniform(jax.random.fold_in(flip_key, j), (shots,))))
+        return {"raw": raw, "wires": wires, "column": {w: i for i, w in enumerate(list(range(n)) + ancillas)},
+                "flips": flips}
+
+    def _from_draw(self, mp, run: _Run, draw: dict, order):
+        if getattr(mp, "mv", None) is None:
+            return mp.process_samples(draw["wires"], order)
+        measurements = _mid_circuit_values(mp)
+        raw = draw["raw"]
+        cols = []
+        for m in measurements:
+            w = self._source(run, m)
+            col = np.zeros(len(raw), dtype=raw.dtype) if w is None else raw[:, draw["column"][w]]
+            if m.meas_uid in draw["flips"]:
+                c, u = draw["flips"][m.meas_uid]
+                col = np.where(u < c[col, 1 - col], 1 - col, col).astype(raw.dtype)
+            cols.append(col)
+        return _on_bits(mp, measurements).process_samples(np.stack(cols, axis=1), Wires(range(len(cols))))
 
     def _readout(self):
         """The lretjax noise model when it has readout errors (applied to probs and samples)."""
@@ -261,31 +447,46 @@ class LretDevice(Device):
         return model if getattr(model, "readout", None) else None
 
     def _run(self, tape: QuantumScript):
-        state, index, n = self._state(tape)
+        run = self._simulate(tape)
         order = self._wire_order(tape)
         if not tape.shots:
-            out = tuple(self._analytic(mp, state, index, n, order) for mp in tape.measurements)
+            out = tuple(self._analytic(mp, run, order) for mp in tape.measurements)
             return out[0] if len(out) == 1 else out
         per_shots = []
         for s in tape.shots:
-            out = tuple(self._sampled(mp, state, index, s, order) for mp in tape.measurements)
-            per_shots.append(out[0] if len(out) == 1 else out)
+            draw = None
+            out = []
+            for mp in tape.measurements:
+                if mp.obs is not None:
+                    out.append(self._sampled(mp, run, s, order))
+                    continue
+                draw = draw or self._draw(run, s)
+                out.append(self._from_draw(mp, run, draw, order))
+            per_shots.append(out[0] if len(out) == 1 else tuple(out))
         return tuple(per_shots) if tape.shots.has_partitioned_shots else per_shots[0]
 
     def execute(self, circuits, execution_config: ExecutionConfig | None = None):
+        config = execution_config or ExecutionConfig()
+        interface = Interface(config.interface)
+        if interface in bridge.INTERFACES and config.gradient_method == "backprop":
+            # The tapes carry autograd boxes or torch tensors: autograd or torch differentiates
+            # the simulation through JAX's reverse mode.
+            return tuple(bridge.execute(self._run, tape, interface, self._bridge_cache, self.name)
+                         for tape in circuits)
         results = tuple(self._run(tape) for tape in circuits)
-        interface = Interface((execution_config or ExecutionConfig()).interface)
         if interface in {Interface.JAX, Interface.JAX_JIT}:
             return results
         # Other interfaces (numpy, autograd, torch via parameter-shift) expect NumPy results.
-        return jax.tree_util.tree_map(
-            lambda v: v if isinstance(v, jax.core.Tracer) else np.asarray(v), results
-        )
+        return jax.tree_util.tree_map(_to_numpy, results)
 
     # -- device derivatives ----------------------------------------------------------------------
 
     def compute_derivatives(self, circuits, execution_config: ExecutionConfig | None = None):
-        return tuple(self._jacobian(tape) for tape in circuits)
+        jacobians = tuple(self._jacobian(tape) for tape in circuits)
+        interface = Interface((execution_config or ExecutionConfig()).interface)
+        if interface in {Interface.JAX, Interface.JAX_JIT}:
+            return jacobians
+        return jax.tree_util.tree_map(_to_numpy, jacobians)
 
     def execute_and_compute_derivatives(self, circuits, execution_config: ExecutionConfig | None = None):
         return self.execute(circuits, execution_config), self.compute_derivatives(circuits, execution_config)
@@ -318,6 +519,8 @@ class LretDevice(Device):
         ops = list(tape.operations)
         if ops and isinstance(ops[0], qml.operation.StatePrepBase):
             return None
+        if any(isinstance(op, (qml.ops.MidMeasure, qml.ops.Conditional)) for op in ops):
+            return None  # lretjax.grad runs static circuits; backprop differentiates dynamic ones
         # Tape parameter k lives in operation position -> slot; give trainable ones symbols.
         symbols: dict[int, list] = {}
         k = 0

@@ -4,6 +4,11 @@ Named gates and channels map to the lretjax registries (same conventions: OpenQA
 PennyLane), so the simulator sees their structure; any other operator with a matrix becomes a
 ``unitary`` op and any other channel a ``kraus`` op. Parameters pass through untouched, so JAX
 tracers from a QNode under ``jax.jit``/``jax.grad`` reach the simulation.
+
+Mid-circuit measurements (``qml.measure``) become lretjax ``measure`` ops, one classical bit
+each (``reset=True`` adds the ``reset`` channel), and ``qml.cond`` becomes ``c_if`` on those
+bits: the circuit is a lretjax dynamic circuit (docs/dynamic.md), lowered by
+``lretjax.dynamic.lower``.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import numpy as np
 import pennylane as qml
 
 from ..circuit import Circuit, Param
-from ..errors import CircuitError, ObservableError
+from ..errors import CircuitError, ClassicalError, ObservableError
 from ..gates import canonical_name
 from ..observables import DenseObservable, PauliSum, dense_observable
 
@@ -39,6 +44,10 @@ IGNORED = {"Snapshot", "GlobalPhase", "Barrier"}
 
 def supports_operation(op: qml.operation.Operator) -> bool:
     """True when the device runs ``op`` without decomposing it."""
+    if isinstance(op, qml.ops.MidMeasure):
+        return True
+    if isinstance(op, qml.ops.Conditional):
+        return supports_operation(op.base)
     if op.name in GATE_NAMES or op.name in CHANNEL_NAMES or op.name in IGNORED:
         return True
     if isinstance(op, qml.operation.Channel):
@@ -74,6 +83,51 @@ def add_operation(
         f"lretjax.mixed cannot run {op.name} on wires {list(op.wires)}: it has no matrix, Kraus "
         "matrices or decomposition into supported operations"
     )
+
+
+def add_measurement(circuit: Circuit, op, index: Callable, bit: int) -> Circuit:
+    """``circuit`` with the mid-circuit measurement ``op`` (a ``MidMeasure``) into classical ``bit``."""
+    wire = index(op.wires[0])
+    if op.postselect is not None:
+        raise ClassicalError(
+            f"qml.measure({op.wires[0]!r}, postselect={op.postselect}): lretjax.mixed does not "
+            "postselect; condition on the outcome with qml.cond, or read it with qml.probs(op=m)"
+        )
+    circuit = circuit.measure(wire, bit)
+    return circuit.add("reset", [wire]) if op.reset else circuit
+
+
+def add_conditional(
+    circuit: Circuit, op, index: Callable, bits: dict, params: tuple | None = None
+) -> Circuit:
+    """``circuit`` with ``qml.cond``'s op (a ``Conditional``) as ``c_if`` ops on the classical bits
+    (``bits`` maps a mid-circuit measurement's ``meas_uid`` to its bit).
+
+    lretjax conditions are a register value (== or !=); PennyLane's are any function of the
+    measured values. A function true on one outcome is ``==``, false on one is ``!=``, and
+    otherwise the op is appended once for each outcome where it is true: the outcomes are
+    disjoint, so at most one of the copies acts."""
+    mv = op.meas_val
+    targets = tuple(bits[m.meas_uid] for m in mv.measurements)
+    if len(set(targets)) != len(targets):
+        raise ClassicalError(f"qml.cond on {op.base.name}: its condition reads one measurement twice")
+    true = [branch for branch, value in mv.items() if value]
+    false = [branch for branch, value in mv.items() if not value]
+    inner = add_operation(Circuit(circuit.num_wires), op.base, index, params).ops
+
+    def value(branch) -> int:  # bits[0] is the least significant bit of a lretjax condition
+        return sum(int(b) << j for j, b in enumerate(branch))
+
+    if not false:
+        return circuit.compose(Circuit(circuit.num_wires, inner))
+    if len(false) == 1 and len(true) > 1:
+        conditions = [(value(false[0]), False)]
+    else:
+        conditions = [(value(branch), True) for branch in true]
+    for v, equal in conditions:
+        for inner_op in inner:
+            circuit = circuit.c_if(targets, v, inner_op, equal=equal)
+    return circuit
 
 
 def observable(obs: qml.operation.Operator, index: Callable, num_wires: int) -> PauliSum | DenseObservable:
