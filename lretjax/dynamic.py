@@ -173,10 +173,30 @@ def _readout(confusion) -> np.ndarray:
     return xp.stack(ks).astype(complex)
 
 
-def lower(circuit: Circuit) -> Lowered:
+def _undisturbed(ops) -> list[int]:
+    """Measured wires that nothing acts on after their last measurement."""
+    last: dict[int, bool] = {}
+    for op in ops:
+        if op.kind == MEASURE:
+            last[op.wires[0]] = True
+        else:
+            for w in op.wires:
+                if w in last:
+                    last[w] = False
+    return [w for w, clean in last.items() if clean]
+
+
+def lower(circuit: Circuit, *, post_measurement: bool = True) -> Lowered:
     """The static circuit that a dynamic ``circuit`` is, and where each classical bit ends up.
 
     A circuit without measurements or conditions comes back unchanged (no bits).
+
+    ``post_measurement``: a measured wire that nothing acts on afterwards keeps its coherences
+    through the lowering (its bit is read from the wire itself, or the measurement dropped);
+    with True (the default) it is dephased at the end, so the final state is the state after
+    the measurements (what follows them on that wire is diagonal, so the end is the same as right
+    after). False when only the classical bits are read: their distribution is the same either
+    way, and the dephasing channels cost a truncation each.
     """
     if not isinstance(circuit, Circuit):
         from .errors import CircuitError
@@ -218,4 +238,6 @@ def lower(circuit: Circuit) -> Lowered:
             out.append(plain)
         elif ctrl is not False:
             out.append(_controlled(plain, *ctrl))
+    if post_measurement:
+        out += [Op("phase_flip", (w,), (0.5,), CHANNEL, checked=True) for w in _undisturbed(ops)]
     return Lowered(Circuit(ancilla, out), tuple(sources), n, circuit.cregs, tuple(confusions.items()))

@@ -97,7 +97,8 @@ def for_bits(circuit: Circuit) -> Lowered:
     measurement are dropped first (no bit can see them, and a measured wire they touch would
     otherwise cost an ancilla)."""
     last = max((i for i, op in enumerate(circuit.ops) if op.kind == MEASURE), default=-1)
-    return lower(Circuit(circuit.num_wires, circuit.ops[:last + 1], cregs=circuit.cregs))
+    kept = Circuit(circuit.num_wires, circuit.ops[:last + 1], cregs=circuit.cregs)
+    return lower(kept, post_measurement=False)
 
 
 def sample_bits(state: LowRankState, lowered: Lowered, shots: int, rng: np.random.Generator,

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+import lretjax
 from lretjax import Circuit, NoiseModel, classical
 from lretjax.circuit import MEASURE
 from lretjax.dynamic import lower
@@ -320,8 +321,9 @@ def test_lowering_costs_one_wire_per_read_and_disturbed_measurement():
 
 def test_unread_measurement_is_dephasing():
     c = Circuit(1, cregs={"c": 1}).h(0).measure(0, 0).h(0).measure(0, 0)
-    low = lower(c)
+    low = lower(c, post_measurement=False)  # the final state's own dephasing left out
     assert [op.name for op in low.circuit.ops] == ["h", "phase_flip", "h"] and low.ancillas == 0
+    assert [op.name for op in lower(c).circuit.ops] == ["h", "phase_flip", "h", "phase_flip"]
     res = classical.run(c)
     np.testing.assert_allclose(classical.register_probabilities(res, "c"), [0.5, 0.5], atol=1e-12)
 
@@ -340,6 +342,18 @@ def test_idle_noise_keeps_conditioned_ops_after_the_measurements_they_read():
     for reg in ("a", "b"):
         np.testing.assert_allclose(classical.register_probabilities(res, reg), ref[reg], atol=1e-10)
     assert abs(ref["b"][1] - 0.5) < 0.02  # b copies a, up to the idle noise
+
+
+def test_final_state_is_the_post_measurement_state():
+    """A measured wire that nothing touches afterwards is read from the wire itself; the final
+    state must still be measured: <X> after measuring |+> is 0, not 1, and the bit is unchanged."""
+    c = Circuit(2, cregs={"c": 1}).h(0).measure(0, 0).h(1)
+    res = classical.run(c)
+    assert float(lretjax.expval(res.state, "X0")) == pytest.approx(0.0, abs=1e-12)
+    assert float(lretjax.expval(res.state, "X1")) == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(classical.register_probabilities(res, "c"), [0.5, 0.5], atol=1e-12)
+    bits_only = lower(c, post_measurement=False).circuit
+    assert [op.name for op in bits_only.ops] == ["h", "h"]
 
 
 def test_conditional_expval_and_counts_format():

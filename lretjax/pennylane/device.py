@@ -51,7 +51,7 @@ from pennylane.tape import QuantumScript
 from pennylane.transforms.core import CompilePipeline
 from pennylane.wires import Wires
 
-from ..circuit import MEASURE, Circuit, Param
+from ..circuit import Circuit, Param
 from ..dynamic import lower
 from ..errors import CircuitError, ParameterError, SimulationConfigError
 from ..gates import GATES
@@ -129,23 +129,6 @@ def _on_bits(mp, measurements: list):
         if isinstance(mp, CountsMP):
             return CountsMP(obs=mv, all_outcomes=mp.all_outcomes)
         return type(mp)(obs=mv)
-
-
-def _undephased(circuit: Circuit) -> list[int]:
-    """Measured wires that nothing acts on after their last measurement. ``lower`` reads their
-    bits from the wire itself (or drops the measurement), so their coherences survive it; a
-    measurement destroys them, which matters to terminal measurements in another basis. What
-    follows the measurement is diagonal on the wire (conditions on it, more measurements), so
-    dephasing it at the end is the same as right after the measurement."""
-    last: dict[int, bool] = {}
-    for op in circuit.ops:
-        if op.kind == MEASURE:
-            last[op.wires[0]] = True
-        else:
-            for w in op.wires:
-                if w in last:
-                    last[w] = False
-    return [w for w, clean in last.items() if clean]
 
 
 def _to_numpy(v):
@@ -319,9 +302,7 @@ class LretDevice(Device):
             low = lower(circuit)
             bit_wires = dict(zip(uids, low.bit_wires, strict=True))
             confusions = {uids[b]: c for b, c in low.confusions}
-            static = low.circuit
-            for w in _undephased(circuit):
-                static = static.add("phase_flip", [w], 0.5)
+            static = low.circuit  # measured wires dephased (``lower``'s post_measurement)
             if initial is not None and low.ancillas:
                 initial = jnp.kron(initial, jnp.zeros(2**low.ancillas, initial.dtype).at[0].set(1))
             circuit = static
