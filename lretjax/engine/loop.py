@@ -198,39 +198,29 @@ def grown_width(need: int, width: int, max_rank: int, dim: int) -> int:
         need, max_rank, dim)
 
 
-# Up to this many entries of L (2^n x width) a pass over it costs microseconds (a GPU streams a
-# thousand times more before a pass costs more than its launch), and up to this many stacked
-# columns an eigensolve about a millisecond: below both, narrower widths buy nothing but
-# compiles, so an eager run starts at the widest of those its rank can reach.
-CHEAP_ENTRIES = {"cpu": 2**16}
-CHEAP_ENTRIES_ACCELERATOR = 2**22
+# Up to this many entries of L (2^n x width) a pass over it costs microseconds, and up to this
+# many stacked columns an eigensolve about a millisecond: below both, narrower widths buy nothing
+# but compiles, so an eager run starts at the widest its rank can reach.
+CHEAP_ENTRIES = 2**16
 CHEAP_STACK = 128
 
 
-def cheap_width(rows: int, max_kraus: int) -> int:
-    """The widest power of two at which a pass over L and a channel's eigensolve are cheap."""
-    entries = CHEAP_ENTRIES.get(jax.default_backend(), CHEAP_ENTRIES_ACCELERATOR)
-    w = 1
-    while rows * 2 * w <= entries and max_kraus * 2 * w <= CHEAP_STACK:
-        w *= 2
-    return w
-
-
 def start_width(schedule: Schedule, width: int, max_rank: int, start: int = 0) -> int:
-    """The width an eager run starts at from step ``start``: the widest its rank can reach, up to
-    the cheap width (``cheap_width``), and at least the width its first channel needs (a
-    narrower segment would only run the gates before it and recompile at the channel)."""
+    """The width an eager run starts at from step ``start``: the widest its rank can reach when L
+    that wide is cheap (``CHEAP_ENTRIES``, ``CHEAP_STACK``), else the width its first channel
+    needs (a narrower segment would only run the gates before it and recompile at the channel)."""
     if start >= schedule.num_steps:
         return width
     segments = bound_segments(schedule, width, max_rank, start)
     bound = max(w for _, _, w in segments)
     m = int(max(schedule.kraus_count[start:].max(initial=1), 1))
-    cheap = cheap_width(2**schedule.program.num_wires, m)
+    if 2**schedule.program.num_wires * bound <= CHEAP_ENTRIES and m * bound <= CHEAP_STACK:
+        return max(width, bound)
     channels = np.flatnonzero(schedule.kraus_count[start:]) + start
-    first = width
     if channels.size:
-        first = next(w for a, b, w in segments if a <= int(channels[0]) < b)
-    return max(width, first, min(bound, cheap))
+        first = int(channels[0])
+        return max(width, next(w for a, b, w in segments if a <= first < b))
+    return width
 
 
 def narrowed_width(rank: int, width: int, max_rank: int, dim: int) -> int:
