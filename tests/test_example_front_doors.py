@@ -1,5 +1,6 @@
-"""examples/qiskit_noisy_ghz.py and examples/cirq_noisy_teleport.py run (quick mode) and agree
-with the peers they stand in for: Aer's density-matrix method and cirq.DensityMatrixSimulator."""
+"""The front doors' examples (qiskit_noisy_ghz, cirq_noisy_teleport, pennylane_noisy_qnode) run in
+quick mode and agree with the peers they stand in for: Aer's density-matrix method,
+cirq.DensityMatrixSimulator and PennyLane's default.mixed."""
 
 import importlib.util
 from pathlib import Path
@@ -32,3 +33,13 @@ def test_cirq_example_matches_cirq():
     out = _load("cirq_noisy_teleport").main(["--quick"])
     np.testing.assert_allclose(out["ours"], out["ref"], atol=1e-10)
     assert abs(out["f_ours"] - out["f_cirq"]) < 0.03  # 2,000 repetitions each
+
+
+@pytest.mark.filterwarnings("ignore:jax.core.is_concrete is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:jax.core.concrete_or_error is deprecated:DeprecationWarning")
+def test_pennylane_example_matches_default_mixed():  # PennyLane's own calls warn on this jax
+    pytest.importorskip("pennylane")
+    out = _load("pennylane_noisy_qnode").main(["--quick"])
+    (e1, g1, p1), (e2, g2, p2) = out["lretjax.mixed"], out["default.mixed"]
+    assert abs(e1 - e2) < 1e-10 and abs(g1 - g2) < 1e-10
+    assert np.max(np.abs(p1 - p2)) < 0.04  # 2,000 shots each: within their statistical spread
