@@ -240,8 +240,6 @@ def check_gram_kernel():
 
 def check_steps(n, r):
     """Where the time of the engine's steps goes (module docstring, ``steps``)."""
-    import time
-
     from lretjax import Circuit
     from lretjax.engine import ONE_DEVICE, build
     from lretjax.engine.loop import run_steps
@@ -250,14 +248,8 @@ def check_steps(n, r):
     from lretjax.ops.channel import channel_factor, channel_gram, wires_back, wires_last
     from lretjax.ops.eigh import safe_eigh
 
-    def timed(f, *args, reps=5):
-        jax.block_until_ready(f(*args))
-        ts = []
-        for _ in range(reps):
-            t = time.perf_counter()
-            jax.block_until_ready(f(*args))
-            ts.append(time.perf_counter() - t)
-        return float(np.median(ts))
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_gpu import timeit as timed
 
     rng = np.random.default_rng(0)
     L = jax.random.normal(jax.random.PRNGKey(0), (2**n, r), dtype=jnp.complex64) / np.sqrt(2.0**n * r)

@@ -276,7 +276,17 @@ def test_simulate_splits_the_channel_step_when_memory_is_short(monkeypatch):
     assert resources.plan_chunks(n, r, 4, np.complex128) > 1
     init = LowRankState(jnp.zeros((2**n, r), jnp.complex128).at[0, 0].set(1), jnp.zeros(()),
                         jnp.ones((), jnp.int32), n)
+    from lretjax.engine import loop
+
+    used, segment = [], loop._segment
+
+    def spy(*args, **kwargs):
+        used.append(kwargs["settings"].chunks)
+        return segment(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_segment", spy)
     split = simulate(c, max_rank=r, epsilon=0.0, representation="low-rank", initial_state=init)
+    assert used and min(used) > 1  # every segment ran in place
     assert float(init.L[0, 0].real) == 1.0  # still readable: not donated
     rho = dense.evolve(c)
     for st in (whole, split):

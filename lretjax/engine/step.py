@@ -30,7 +30,6 @@ from ..ops import apply_channel, apply_matrix, truncate
 from ..ops.channel import (
     channel_factor,
     channel_gram,
-    chunked_factor,
     chunked_gram,
     gram_of_stack,
     wires_back,
@@ -120,9 +119,7 @@ class Settings:
         which is all the adjoint sweep (``adjoint.py``) needs to undo the step.
       chunks: for factors that fill the device (``resources.plan_chunks``): every step updates L
         in place, this many row blocks at a time (``inplace.py``), holding about one copy of L
-        where the whole step holds two to four. A program without static wires, or with global
-        bits, forms only its channels' Gram blocks and kept factors by row blocks
-        (``ops.channel.chunked_gram``), holding two copies.
+        where the whole step holds two to four. Needs static wires on one device.
     """
 
     max_rank: int
@@ -297,10 +294,8 @@ def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll,
     last = _wire_variants(br, nl, wires_last, gather_last)
     back = _wire_variants(br, nl, wires_back, gather_back)
     stacked = _wire_variants(br, nl, apply_channel, _stack_at)
-    chunks = settings.chunks
-    block_gram = _wire_variants(br, nl, lambda L, ws, nl: chunked_gram(L, ws, nl, chunks), None)
-    block_factor = _wire_variants(
-        br, nl, lambda L, kraus, V, ws, nl: chunked_factor(L, kraus, V, ws, nl, chunks), None)
+    # The in-place form reads the Gram block over row blocks of L (only one block's moved copy).
+    block_gram = _wire_variants(br, nl, lambda L, ws, nl: chunked_gram(L, ws, nl, settings.chunks), None)
 
     def widen(X):
         return X if X.shape[-1] == W else jnp.pad(X, ((0, 0), (0, W - X.shape[-1])))
@@ -320,43 +315,32 @@ def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll,
                 inv = jnp.where(norms > 0, 1.0 / jnp.where(norms > 0, norms, 1.0), 0.0)
                 vectors = jnp.matmul(S.conj().T, new, precision=_HIGHEST) * inv.astype(new.dtype)
         else:
-            if blank is not None or (chunks > 1 and (br.wiresets or isinstance(at, tuple))):  # by row blocks
+            if blank is not None:
                 M = block_gram(sub, at, L)
                 G = gram_of_stack(M if psum is None else psum(M), kraus)
-
-                def factor_of(V):
-                    return block_factor(sub, at, L, kraus, V)
             else:
                 Lw = last(sub, at, L)
                 G = channel_gram(Lw, kraus, psum)
-
-                def factor_of(V):
-                    return back(sub, at, channel_factor(Lw, kraus, V))
             if settings.tolerance:
                 eps = eps / jnp.maximum(jnp.real(jnp.trace(G)), jnp.finfo(eps.dtype).tiny)
             sel = select(G, k, eps, roundoff=_roundoff(settings, L))
             d, r, wanted, trace = sel.discarded, sel.rank, sel.wanted, jnp.real(jnp.trace(G))
             V = widen(sel.vectors)
             vectors = V if settings.adjoint else None
+            new = None
 
             def factor():
-                return factor_of(V)
-
-            new = None
-            if blank is not None:
-                pay = (blank[0], padded(kraus.astype(L.dtype), blank[1]), padded(V, blank[2]))
-                over = jnp.minimum(wanted, settings.max_rank) > W if can_overflow else rank < 0
-                return _out(None, jnp.where(over, zero, d), jnp.where(over, rank, r), wanted, trace, over,
-                            vectors)._replace(payload=pay)
-        if not can_overflow:
-            return _out(new if factor is None else factor(), d, r, wanted, trace, rank < 0, vectors)
+                return back(sub, at, channel_factor(Lw, kraus, V))
         # Eager widths: a channel whose epsilon rule wants more columns than L has is not applied;
         # the loop stops there and the driver reruns it on a wider L.
-        over = jnp.minimum(wanted, settings.max_rank) > W
-        if factor is None:
-            out = jax.lax.cond(over, lambda: L, lambda: new)
-        else:
-            out = jax.lax.cond(over, lambda: L, factor)
+        over = jnp.minimum(wanted, settings.max_rank) > W if can_overflow else rank < 0
+        if blank is not None:  # the in-place form applies V after the switch (``inplace.py``)
+            pay = (blank[0], padded(kraus.astype(L.dtype), blank[1]), padded(V, blank[2]))
+            return _out(None, jnp.where(over, zero, d), jnp.where(over, rank, r), wanted, trace, over,
+                        vectors)._replace(payload=pay)
+        if not can_overflow:
+            return _out(new if factor is None else factor(), d, r, wanted, trace, over, vectors)
+        out = jax.lax.cond(over, lambda: L, (lambda: new) if factor is None else factor)
         return _out(out, jnp.where(over, zero, d), jnp.where(over, rank, r), wanted, trace, over, vectors)
 
     return run
@@ -440,6 +424,9 @@ def make_step(program: Program, tables: Tables, settings: Settings, coll, eps, t
     branches the steps to run use, when known (the others are left out of the switch).
     """
     in_place = inplace.plan(program, settings.chunks) if settings.chunks > 1 else None
+    if settings.chunks > 1 and in_place is None:
+        raise SimulationConfigError("the in-place step (Settings.chunks > 1) needs static wires on one "
+                                    "device")
     dtype = tables.stacks[0].dtype if tables.stacks else None
     blank = None if in_place is None else inplace.payload_shapes(program, settings.width, dtype)
     every = branches(program, tables, settings, coll, blank)

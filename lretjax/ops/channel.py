@@ -124,22 +124,6 @@ def chunked_gram(L: Complex[Array, "rows r"], wires: Sequence[int], num_wires: i
     return jax.lax.fori_loop(0, view.shape[1], lambda c, M: M + gram(wires_last(block(c), local, nb)), zero)
 
 
-def chunked_factor(L: Complex[Array, "rows r"], kraus: Complex[Array, "m d d"], V: Complex[Array, "mr k"],
-                   wires: Sequence[int], num_wires: int, chunks: int) -> Complex[Array, "rows k"]:
-    """S V in L's row order (as ``wires_back(channel_factor(wires_last(L, ...), ...))``), written a
-    row block at a time into the new factor: the step holds L, the new factor and one block's
-    working copies, where the unchunked form holds four copies of L."""
-    view, block, local, nb = _blocks(L, wires, num_wires, chunks)
-    k = V.shape[-1]
-
-    def body(c, out):
-        new = wires_back(channel_factor(wires_last(block(c), local, nb), kraus, V), local, nb)
-        return jax.lax.dynamic_update_index_in_dim(out, new.reshape(view.shape[0], -1), c, axis=1)
-
-    out = jnp.zeros((view.shape[0], view.shape[1], view.shape[2] // L.shape[-1] * k), L.dtype)
-    return jax.lax.fori_loop(0, view.shape[1], body, out).reshape(L.shape[0], k)
-
-
 def stacks_wide(num_kraus: int, shape) -> bool:
     """More stacked columns than rows: then rho itself (dim x dim) is the smaller eigenproblem."""
     return num_kraus * shape[-1] > shape[0]
