@@ -413,6 +413,33 @@ def test_dict_import_semantics_without_qiskit():
     assert [op.name for op in mixed.apply(Circuit(2).x(0)).ops] == ["x", "kraus", "bit_flip"]
 
 
+def test_measure_errors_precede_measurements_with_aers_superoperator():
+    """Aer applies its quantum errors on ``measure`` just before each measurement; a per-qubit error
+    replaces the all-qubit one. The imported channels equal Qiskit's own superoperators."""
+    _, _, _, noise, _ = aer_modules()
+    from qiskit.quantum_info import SuperOp
+
+    flip, damp = noise.pauli_error([("X", 0.05), ("I", 0.95)]), noise.amplitude_damping_error(0.2)
+    aer = noise.NoiseModel()
+    aer.add_all_qubit_quantum_error(flip, ["measure"])
+    aer.add_quantum_error(damp, ["measure"], [1])
+    model = NoiseModel.from_qiskit(aer)
+    assert model.has_measure_noise and "before measure" in repr(model)
+    ops = model.apply(Circuit(2, cregs={"c": 2}).h(0).measure(0, 0).x(1).measure(1, 1)).ops
+    assert [(op.name, op.wires) for op in ops] == [("h", (0,)), ("kraus", (0,)), ("measure", (0,)), ("x", (1,)),
+                                                   ("kraus", (1,)), ("measure", (1,))]
+    for op, error in ((ops[1], flip), (ops[4], damp)):
+        # Qiskit's SuperOp stacks columns: S = sum_k conj(K_k) (x) K_k.
+        superop = sum(np.kron(m.conj(), m) for m in np.asarray(op.params[0]))
+        np.testing.assert_allclose(superop, SuperOp(error).data, atol=1e-12)
+    # The same rule, built by hand, lands in the same place.
+    hand = NoiseModel().gate_noise("bit_flip", 0.05, gates="measure")
+    assert [op.name for op in hand.apply(Circuit(1, cregs={"c": 1}).x(0).measure(0, 0)).ops] == ["x", "bit_flip", "measure"]
+    # Final-state readout has no measure op to put them before: refused, not dropped.
+    with pytest.raises(NoiseError, match="before measurement"):
+        model.readout_probabilities(np.full(4, 0.25))
+
+
 def test_dict_import_matches_aer_and_round_trips_json(fake_backends):
     """A saved (JSON) Aer model loads to the same lretjax model as the live object."""
     _, aer_model = fake_backends["FakeManilaV2"]
@@ -438,7 +465,7 @@ def test_dict_import_matches_aer_and_round_trips_json(fake_backends):
                       "instructions": [[{"name": "kraus", "qubits": [0], "params": [[[1, 0], [0, 0.5]]]}]]}]},
          "not trace-preserving"),
         ({"errors": [{"type": "qerror", "operations": ["measure"], "probabilities": [1.0],
-                      "instructions": [[{"name": "x", "qubits": [0]}]]}]}, "'measure' are not supported"),
+                      "instructions": [[{"name": "cx", "qubits": [0, 1]}]]}]}, "2-qubit error does not fit"),
         ({"errors": [{"type": "roerror", "operations": ["measure"],
                       "probabilities": [[0.9, 0.2], [0.1, 0.9]]}]}, "must sum to 1"),
         ({"errors": [{"type": "qerror", "operations": ["x"], "probabilities": [1.0],

@@ -33,7 +33,7 @@ from ..errors import NoiseError
 from ..gates import GATES, canonical_name
 from . import qiskit
 from .readout import apply_readout, check_confusion, confusion_matrix, readout_samples
-from .rules import KRAUS, GateNoise, IdleNoise, _concrete
+from .rules import KRAUS, NAMED_OPS, GateNoise, IdleNoise, _concrete
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,7 +67,8 @@ class NoiseModel:
           channel: a channel name (``"depolarizing"``, ``"thermal_relaxation"``, ...) or a list
             of Kraus matrices.
           params: the channel's parameters (numbers or traced arrays).
-          gates: a gate name or names; ``None`` for every gate.
+          gates: a gate name or names; ``None`` for every gate. ``"reset"`` puts the channel after
+            each reset, ``"measure"`` before each measurement (a ``measure`` op of the circuit).
           wires: limit the channel to these wires (by-wire noise).
           gate_wires: only the gate instance on exactly these wires, in order.
         """
@@ -177,15 +178,13 @@ class NoiseModel:
         index = self._rules_by_gate()
         if not self.idle_rules:
             for op in circuit.ops:
-                out.append(self._measured(op))
-                _noise_after(index, op, n, out)
+                self._with_noise(index, op, n, out)
             return Circuit(n, out, cregs=circuit.cregs)
         for moment in _moments(circuit.ops, n):
             touched: set[int] = set()
             for op in moment:
-                out.append(self._measured(op))
+                self._with_noise(index, op, n, out)
                 touched.update(op.wires)
-                _noise_after(index, op, n, out)
             for w in range(n):
                 if w in touched:
                     continue
@@ -193,6 +192,17 @@ class NoiseModel:
                     if rule.wires is None or w in rule.wires:
                         out.append(_make_op(rule.channel, (w,), rule.params))
         return Circuit(n, out, cregs=circuit.cregs)
+
+    def _with_noise(self, index: dict, op, n: int, out: list) -> None:
+        """Append ``op`` with its channels: before a measurement (where Aer applies its quantum
+        errors on ``measure``), after anything else."""
+        noise = _noise_at(index, op, n)
+        if op.kind == MEASURE:
+            out.extend(noise)
+            out.append(self._measured(op))
+        else:
+            out.append(op)
+            out.extend(noise)
 
     def _measured(self, op):
         """A measurement with this model's readout error of its wire (composed after its own)."""
@@ -216,6 +226,18 @@ class NoiseModel:
         index[None] = [r for r in self.gate_rules if r.gates is None]
         return index
 
+    @property
+    def has_measure_noise(self) -> bool:
+        """Whether a rule puts a channel before measurements (Aer's quantum errors on ``measure``)."""
+        return any(r.gates is not None and MEASURE in r.gates for r in self.gate_rules)
+
+    def _check_readout_only(self, what: str) -> None:
+        if self.has_measure_noise:
+            raise NoiseError(
+                f"{what}: this model has quantum errors before measurement, which act on the state, not "
+                "on the read-out bits; end the circuit with measure ops (Circuit.measure) so "
+                "NoiseModel.apply puts them before each measurement")
+
     def readout_confusion(self, wires: Sequence[int]) -> jax.Array:
         """The (k, 2, 2) confusion matrices of ``wires`` (identity where no readout error is set)."""
         table = {w: a for w, a in self.readout}
@@ -225,6 +247,7 @@ class NoiseModel:
 
     def readout_probabilities(self, probs, wires: Sequence[int] | None = None) -> jax.Array:
         """Probabilities as read out: ``probs`` over ``wires`` (default: all, first wire high bit)."""
+        self._check_readout_only("readout_probabilities")
         probs = jnp.asarray(probs)
         if wires is None:
             k = int(round(math.log2(probs.shape[-1])))
@@ -238,6 +261,7 @@ class NoiseModel:
 
     def readout_samples(self, bits, key: jax.Array, wires: Sequence[int] | None = None) -> jax.Array:
         """Sampled bits (shots, k) as read out, with an explicit ``jax.random`` key."""
+        self._check_readout_only("readout_samples")
         bits = jnp.asarray(bits)
         wires = tuple(range(bits.shape[1])) if wires is None else tuple(wires)
         return readout_samples(bits, self.readout_confusion(wires), key)
@@ -291,10 +315,11 @@ def _compose_readout(first, second):
     return tuple(out)
 
 
-def _noise_after(index: dict, op, n: int, out: list) -> None:
-    """Append the channels that follow ``op``."""
-    named = op.kind == "gate" or (op.kind == "channel" and op.name == "reset")
+def _noise_at(index: dict, op, n: int) -> list:
+    """The channels the rules put at ``op`` (after it; before it for a measurement)."""
+    named = op.kind in ("gate", MEASURE) or (op.kind == "channel" and op.name == "reset")
     rules = index.get(op.name, index[None]) if named else index[None]
+    out = []
     # Qiskit's rule: a per-qubit error for this gate replaces the all-qubit (fallback) one.
     specific = any(not r.fallback and r.gate_wires is not None and r.placements(op) for r in rules)
     for rule in rules:
@@ -306,6 +331,7 @@ def _noise_after(index: dict, op, n: int, out: list) -> None:
                 if op.condition is not None:  # noise of a conditioned op happens when it acts
                     noise = dataclasses.replace(noise, condition=op.condition, checked=True)
                 out.append(noise)
+    return out
 
 
 def _make_op(channel: str, wires: tuple[int, ...], params):
@@ -401,11 +427,12 @@ def _check_gates(gates, channel: str, params, gate_wires) -> tuple[str, ...] | N
         if not isinstance(g, str):
             raise NoiseError(f"gate names must be strings, got {g!r}")
         key = canonical_name(g)
-        if key not in GATES:
+        if key not in GATES and key not in NAMED_OPS:
             raise NoiseError(
-                f"noise rule names gate {g!r}, which does not exist; known gates: {', '.join(sorted(GATES))}"
+                f"noise rule names gate {g!r}, which does not exist; known gates: {', '.join(sorted(GATES))} "
+                f"(and {', '.join(NAMED_OPS)})"
             )
-        width = GATES[key].num_wires
+        width = NAMED_OPS[key] if key in NAMED_OPS else GATES[key].num_wires
         if k != 1 and k != width:
             raise NoiseError(f"{channel} acts on {k} wires and cannot follow the {width}-wire gate {g!r}")
         if gate_wires is not None and len(tuple(np.atleast_1d(gate_wires))) != width:

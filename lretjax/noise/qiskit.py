@@ -28,7 +28,7 @@ from ..channels import check_kraus
 from ..errors import NoiseError
 from ..gates import GATES, PAULIS_1, canonical_name
 from .readout import check_confusion
-from .rules import KRAUS, GateNoise
+from .rules import KRAUS, NAMED_OPS, GateNoise
 
 
 class QiskitNoise(NamedTuple):
@@ -197,13 +197,8 @@ def parts_from_dict(noise_dict, *, qubits: Sequence[int] | None = None, num_wire
             key = canonical_name(name)
             if key in GATES:
                 gate_names.append(key)
-            elif name == "reset":  # a reset is a channel op; its error follows it
-                gate_names.append("reset")
-            elif name == "measure":
-                raise NoiseError(
-                    f"{where}: quantum errors on 'measure' are not supported (lretjax reads out at "
-                    "the end without a measure op); readout errors are"
-                )
+            elif name in NAMED_OPS:  # a reset's error follows it, a measurement's precedes it
+                gate_names.append(name)
             else:
                 skipped[name] = None
         if not gate_names:
@@ -213,9 +208,9 @@ def parts_from_dict(noise_dict, *, qubits: Sequence[int] | None = None, num_wire
         k = _entry_width(entry)
         kraus = _error_kraus(entry, k, where)
         for name in gate_names:
-            width = 1 if name == "reset" else GATES[name].num_wires
+            width = NAMED_OPS[name] if name in NAMED_OPS else GATES[name].num_wires
             if k > width:
-                raise NoiseError(f"{where}: a {k}-qubit error cannot follow the {width}-qubit gate {name!r}")
+                raise NoiseError(f"{where}: a {k}-qubit error does not fit the {width}-qubit {name!r}")
             if targets is None:
                 # An all-qubit error acts on the gate's qubits; widen it if its instructions
                 # happen to leave the last qubits untouched.

@@ -13,8 +13,13 @@ import jax
 import numpy as np
 
 from ..channels import CHANNELS
+from ..circuit import MEASURE
 
 KRAUS = "kraus"
+
+# Ops other than gates that a rule may name, with their widths: a channel follows a reset and
+# precedes a measurement (where Qiskit Aer applies its quantum errors on them).
+NAMED_OPS = {"reset": 1, MEASURE: 1}
 
 
 def _concrete(x) -> bool:
@@ -32,12 +37,13 @@ def _fmt(p) -> str:
 
 @dataclass(frozen=True, eq=False)
 class GateNoise:
-    """Attach ``channel(*params)`` after matching gates.
+    """Attach ``channel(*params)`` after matching gates (before a matching measurement).
 
     Attributes:
       channel: a name in ``CHANNELS``, or ``"kraus"`` with ``params = (stacked (m, d, d) Kraus,)``.
       params: channel parameters (numbers or traced arrays).
       gates: canonical gate names it follows; ``None`` means every gate (and user unitary).
+        ``"reset"`` and ``"measure"`` (``NAMED_OPS``) name those ops, which no other rule touches.
       gate_wires: if set, only gates acting on exactly these wires, in this order (Qiskit's
         per-qubit errors); the channel then acts on the gate's wires.
       wires: if set, a one-wire channel lands only on these of the gate's wires, and a wider
@@ -60,10 +66,11 @@ class GateNoise:
         return CHANNELS[self.channel].num_wires
 
     def placements(self, op) -> list[tuple[int, ...]]:
-        """Wire tuples on which this rule puts its channel after ``op`` (empty if it does not match)."""
-        if op.kind == "channel" and op.name == "reset":
-            # Resets take only rules that name them (Qiskit's reset errors).
-            if self.gates is None or "reset" not in self.gates:
+        """Wire tuples on which this rule puts its channel at ``op``: after it, or before it for a
+        measurement (empty if it does not match)."""
+        if op.kind == MEASURE or (op.kind == "channel" and op.name == "reset"):
+            # Resets and measurements take only rules that name them (Qiskit's errors on them).
+            if self.gates is None or op.name not in self.gates:
                 return []
         elif op.kind not in ("gate", "unitary"):
             return []
@@ -82,14 +89,18 @@ class GateNoise:
         return []
 
     def __repr__(self) -> str:
-        what = "every gate" if self.gates is None else "/".join(self.gates)
+        what = "every gate" if self.gates is None else "/".join(g for g in self.gates if g != MEASURE)
+        if self.gates is not None and MEASURE in self.gates:
+            what = f"after {what}, before measure" if what else "before measure"
+        else:
+            what = f"after {what}"
         if self.gate_wires is not None:
             what += f"{list(self.gate_wires)}"
         if self.wires is not None:
             what += f" on wires {sorted(self.wires)}"
         if self.fallback:
             what += " (unless a specific rule matched)"
-        return f"after {what}: {_channel_repr(self.channel, self.params)}"
+        return f"{what}: {_channel_repr(self.channel, self.params)}"
 
 
 @dataclass(frozen=True, eq=False)

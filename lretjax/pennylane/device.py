@@ -423,9 +423,11 @@ class LretDevice(Device):
         return _on_bits(mp, measurements).process_samples(np.stack(cols, axis=1), Wires(range(len(cols))))
 
     def _readout(self):
-        """The lretjax noise model when it has readout errors (applied to probs and samples)."""
+        """The lretjax noise model when it has readout errors (applied to probs and samples), or
+        errors before measurement (which its readout refuses: they act on the state)."""
         model = self.noise_model
-        return model if getattr(model, "readout", None) else None
+        reads = getattr(model, "readout", None) or getattr(model, "has_measure_noise", False)
+        return model if reads else None
 
     def _run(self, tape: QuantumScript):
         run = self._simulate(tape)

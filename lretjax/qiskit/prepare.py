@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..circuit import KRAUS, MEASURE, Circuit, Op
+from ..circuit import MEASURE, Circuit
 from ..dynamic import Lowered
 from ..errors import (
     CircuitError,
@@ -38,16 +38,19 @@ class NoiseSource:
 
     def __init__(self, noise_model=None):
         self._dict = None
-        self._measure: dict | None = None
         self._model: NoiseModel | None = None
-        self._cache: dict[tuple, tuple] = {}
+        self._cache: dict[tuple, NoiseModel] = {}
         if noise_model is None:
             self.label = "ideal"
         elif isinstance(noise_model, NoiseModel):
             self._model = noise_model
             self.label = noise_model.source or "lretjax"
         elif hasattr(noise_model, "to_dict"):
-            self._dict, self._measure = _split_measure_errors(noise_model.to_dict())
+            self._dict = noise_model.to_dict()
+            # Errors on measure must fit the one-qubit measurement: read them here, so a model that
+            # cannot apply is refused at the front door (the rest is read per circuit's qubits).
+            NoiseModel.from_qiskit_dict({**self._dict, "errors": [
+                e for e in self._dict.get("errors", []) if MEASURE in e.get("operations", ())]})
             self.label = "qiskit-aer"
         else:
             raise NoiseError(f"noise_model must be a qiskit_aer.noise.NoiseModel or a lretjax.NoiseModel, "
@@ -60,61 +63,19 @@ class NoiseSource:
 
     def model(self, active: Sequence[int], num_qubits: int) -> NoiseModel | None:
         """The lretjax model for a circuit on ``num_qubits`` qubits of which ``active`` are simulated."""
-        return self._read(active)[0]
+        if self._model is not None or self._dict is None:
+            return self._model
+        key = tuple(active)
+        if key not in self._cache:
+            self._cache[key] = NoiseModel.from_qiskit_dict(self._dict, qubits=list(active))
+        return self._cache[key]
 
     def apply(self, circuit: Circuit, active: Sequence[int], num_qubits: int) -> Circuit:
         """``circuit`` (wire i = qubit ``active[i]``) with this noise: the model's channels after
-        gates and resets, its readout errors on measurements, and Aer's quantum errors on
-        ``measure`` as channels right before each measurement (where Aer applies them)."""
-        model, before = self._read(active)
-        if model is not None:
-            circuit = model.apply(circuit)
-        if not before:
-            return circuit
-        ops: list = []
-        for op in circuit.ops:
-            if op.kind == MEASURE:
-                kraus = before.get(op.wires[0], before.get(None))
-                if kraus is not None:
-                    ops.append(Op("kraus", op.wires, (kraus,), KRAUS, checked=True))
-            ops.append(op)
-        return Circuit(circuit.num_wires, ops, cregs=circuit.cregs)
-
-    def _read(self, active: Sequence[int]) -> tuple[NoiseModel | None, dict]:
-        if self._model is not None:
-            return self._model, {}
-        if self._dict is None:
-            return None, {}
-        key = tuple(active)
-        if key not in self._cache:
-            model = NoiseModel.from_qiskit_dict(self._dict, qubits=list(active))
-            before = {}
-            if self._measure is not None:  # read as errors on an ``id`` gate: the same exact reader
-                for rule in NoiseModel.from_qiskit_dict(self._measure, qubits=list(active)).gate_rules:
-                    before[None if rule.fallback else rule.gate_wires[0]] = rule.params[0]
-            self._cache[key] = (model, before)
-        return self._cache[key]
-
-
-def _split_measure_errors(noise_dict: dict) -> tuple[dict, dict | None]:
-    """Aer's noise dict without its quantum errors on ``measure``, and those errors alone, named
-    as errors on ``id`` (lretjax's noise rules follow ops; Aer applies these before measuring)."""
-    rest, measure = [], []
-    for i, entry in enumerate(noise_dict.get("errors", [])):
-        ops = list(entry.get("operations", []))
-        if entry.get("type") != "qerror" or "measure" not in ops:
-            rest.append(entry)
-            continue
-        widths = {len(qs) for qs in entry.get("gate_qubits") or [(0,)]}
-        local = {int(q) for seq in entry["instructions"] for inst in seq for q in inst["qubits"]}
-        if widths != {1} or local != {0}:
-            raise NoiseError(f"Qiskit error #{i} on 'measure' acts on several qubits; lretjax reads "
-                             "one-qubit quantum errors on measure")
-        measure.append({**entry, "operations": ["id"]})
-        if len(ops) > 1:
-            rest.append({**entry, "operations": [o for o in ops if o != "measure"]})
-    out = {**noise_dict, "errors": rest}
-    return out, ({**noise_dict, "errors": measure} if measure else None)
+        gates and resets, Aer's quantum errors on ``measure`` right before each measurement, and
+        its readout errors on measurements (``NoiseModel.apply``)."""
+        model = self.model(active, num_qubits)
+        return circuit if model is None else model.apply(circuit)
 
 
 @dataclass(frozen=True)
