@@ -106,6 +106,13 @@ def _safe_eigh_jvp(rtol, primals, tangents):
     (a,), (da,) = primals, tangents
     lam, v = safe_eigh(a, rtol)
     lam, v = checkpoint_name(lam, EIGH_NAME), _name_complex(v, EIGH_NAME)
+    return (lam, v), _eigh_tangents(lam, v, da, rtol)
+
+
+def _eigh_tangents(lam: jax.Array, v: jax.Array, da: jax.Array, rtol: float | None
+                   ) -> tuple[jax.Array, jax.Array]:
+    """(dlam, dv) of the eigenpairs (lam, v) of a along da, without mixing pairs closer than
+    ``rtol * max|lam|``: the derivative rule of ``safe_eigh`` and ``given_eigh``."""
     tol = (default_rtol(lam.dtype) if rtol is None else rtol) * jnp.max(jnp.abs(lam))
     da = 0.5 * (da + jnp.conj(da.T))  # eigh reads only one triangle; keep the tangent Hermitian
     vh = jnp.conj(v.T)
@@ -115,7 +122,26 @@ def _safe_eigh_jvp(rtol, primals, tangents):
     f = jnp.where(mix, 1.0 / jnp.where(mix, gap, 1.0), 0.0)
     dv = jnp.matmul(v, (f * h).astype(v.dtype), precision=_HIGHEST)
     dlam = jnp.real(jnp.diagonal(h))
-    return (lam, v), (dlam.astype(lam.dtype), dv)
+    return dlam.astype(lam.dtype), dv
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+def given_eigh(a: jax.Array, lam: jax.Array, v: jax.Array, rtol: float | None = None
+               ) -> tuple[jax.Array, jax.Array]:
+    """The supplied eigenpairs (lam ascending, v) of ``a``, with ``safe_eigh``'s derivative in ``a``.
+
+    For a computation that already diagonalised ``a`` (the adjoint sweep re-running a step of its
+    forward pass): it differentiates as ``safe_eigh(a)`` would without solving again. ``lam`` and
+    ``v`` themselves get no derivative.
+    """
+    return lam, v
+
+
+@given_eigh.defjvp
+def _given_eigh_jvp(rtol, primals, tangents):
+    _, lam, v = primals
+    lam, v = jax.lax.stop_gradient(lam), jax.lax.stop_gradient(v)
+    return (lam, v), _eigh_tangents(lam, v, tangents[0], rtol)
 
 
 @jax.custom_jvp

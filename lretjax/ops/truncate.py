@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Complex, Float, Int
 
-from .eigh import psd_factor, safe_eigh
+from .eigh import given_eigh, psd_factor, safe_eigh
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -68,21 +68,30 @@ class Selection(NamedTuple):
     Attributes:
       vectors: (width, k) eigenvectors by decreasing eigenvalue; dropped columns are zero.
       discarded, rank, wanted: as in ``TruncationResult``.
+      eig: the eigendecomposition of G it cut (eigenvalues ascending, eigenvectors), which
+        ``select(..., eig=)`` takes back to redo the cut without solving again.
     """
 
     vectors: Complex[Array, "width k"]
     discarded: Float[Array, ""]
     rank: Int[Array, ""]
     wanted: Int[Array, ""]
+    eig: tuple[Float[Array, " width"], Complex[Array, "width width"]]
 
 
-def select(G: Complex[Array, "width width"], k: int, epsilon=0.0, *, roundoff: bool = False) -> Selection:
-    """Diagonalise the Gram matrix G and keep at most k leading directions (the truncation rule)."""
-    lam, v = safe_eigh(G)  # finite gradient at degenerate eigenvalues
-    lam, v = jnp.clip(lam[::-1], 0.0), v[:, ::-1]  # descending
+def select(G: Complex[Array, "width width"], k: int, epsilon=0.0, *, roundoff: bool = False,
+           eig: tuple[Array, Array] | None = None) -> Selection:
+    """Diagonalise the Gram matrix G and keep at most k leading directions (the truncation rule).
+
+    ``eig``: G's eigendecomposition as an earlier ``Selection.eig`` gave it, used instead of
+    solving again (the derivative in G stays that of ``safe_eigh``: ``ops.eigh.given_eigh``).
+    """
+    # finite gradient at degenerate eigenvalues
+    eig = safe_eigh(G) if eig is None else given_eigh(G, *eig)
+    lam, v = jnp.clip(eig[0][::-1], 0.0), eig[1][:, ::-1]  # descending
     keep, wanted, rank = keep_mask(lam, k, epsilon, roundoff)
     discarded = jnp.sum(jnp.where(keep, 0.0, lam))
-    return Selection(v[:, :k] * keep[:k].astype(v.dtype), discarded, rank, wanted)
+    return Selection(v[:, :k] * keep[:k].astype(v.dtype), discarded, rank, wanted, eig)
 
 
 def keep_mask(lam, k: int, epsilon, roundoff: bool = False):
