@@ -237,6 +237,42 @@ def test_adjoint_equals_backprop_through_capped_ranks_up_to_the_reconstruction_e
     np.testing.assert_allclose(ga, gb, atol=4 * d)
 
 
+def two_channel_circuit(n: int):
+    """Rotations, a depolarizing and an amplitude damping channel, entanglers across all n wires:
+    rank at most 4 x 2 = 8, so max_rank=8 truncates nothing."""
+    a, b, c = Param("a"), Param("b"), Param("c")
+    circuit = Circuit(n)
+    for w in range(n):
+        circuit = circuit.ry(0.4 + 0.3 * w, w)
+    circuit = circuit.rx(a, 0).cx(0, 1).depolarizing(0.2, 1).cry(b, 1, 2)
+    for w in range(2, n - 1):
+        circuit = circuit.cx(w, w + 1)
+    return circuit.amplitude_damping(0.3, n - 1).rz(c, n - 1).crz(a, n - 1, 0)
+
+
+@pytest.mark.parametrize("n,stores", [(7, True), (3, False)])
+def test_adjoint_reusing_the_forward_eigendecomposition_is_exact(n, stores):
+    # Where (m w)^2 <= 2^n w (engine.step.keeps_eig) the adjoint forward stores every channel's
+    # Gram eigendecomposition and the backward's re-run differentiates at it without solving
+    # again (ops.eigh.given_eigh); elsewhere it solves again. Both are exact.
+    from lretjax.engine.schedule import build
+    from lretjax.engine.step import keeps_eig
+
+    circuit = two_channel_circuit(n)
+    obs = {"ZZ" + "I" * (n - 2): 1.0, "X" + "I" * (n - 2) + "Y": 0.4, "I" * (n - 1) + "Z": -0.7}
+    p = np.array([0.3, -1.2, 0.7])
+    x = jnp.asarray(p)
+    assert keeps_eig(build(circuit, params=x).program, 8) == stores
+    adjoint = expval_fn(circuit, obs, max_rank=8, diff_method="adjoint")
+    ga = jax.grad(adjoint)(x)
+    gb = jax.grad(expval_fn(circuit, obs, max_rank=8))(x)
+    np.testing.assert_allclose(ga, gb, atol=1e-12)
+    np.testing.assert_allclose(ga, dense_fd_grad(circuit, obs, p), atol=1e-9)
+    # Reusing, the gradient solves no more eigenproblems than the forward pass alone.
+    solves = [str(jax.make_jaxpr(f)(x)).count("eigh[") for f in (adjoint, jax.grad(adjoint))]
+    assert (solves[1] == solves[0]) == stores
+
+
 def test_adjoint_channel_undo_is_within_sqrt_discarded():
     from lretjax.noise.channels import amplitude_damping, depolarizing
     from lretjax.ops.channel import channel_factor, channel_gram, channel_unfactor, wires_back, wires_last

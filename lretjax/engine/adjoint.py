@@ -14,12 +14,16 @@ eigenvectors V of its Gram matrix ((m w) x w: small next to L), and walks the sc
 
 At each step the sweep re-runs the step on the reconstructed L under ``jax.vjp`` (the same step
 function as every other path: the eigendecomposition's derivative is ``ops.eigh.safe_eigh``'s)
-and pulls the cotangent back. The re-run may return the kept eigenvectors rotated inside a group of
-equal eigenvalues (or with other phases) against the forward's V; every result is invariant under
-L -> L Q for unitary Q, so the cotangent is carried over by Q = V^dagger V' first.
+and pulls the cotangent back. The Gram eigensolve is most of a re-run's cost on the CPU, so where
+the decomposition is no larger than L (``step.keeps_eig``) the forward stores each channel's and
+the re-run differentiates at it instead of solving (``ops.eigh.given_eigh``); its kept basis is
+then the forward's V exactly. Solving again, the re-run may return the kept eigenvectors rotated
+inside a group of equal eigenvalues (or with other phases) against the forward's V; every result
+is invariant under L -> L Q for unitary Q, so the cotangent is carried over by Q = V^dagger V' first.
 
-Memory: the final L, one step's temporaries, and the V of every channel; it does not store L per
-step. Compile: one loop per width segment forward and one backward, as ``evolve``.
+Memory: the final L, one step's temporaries, and the V (and, where stored, the Gram
+eigendecomposition) of every channel; it does not store L per step. Compile: one loop per width
+segment forward and one backward, as ``evolve``.
 """
 
 from __future__ import annotations
@@ -36,7 +40,17 @@ from ..ops.wires import gather_back, gather_last
 from .collectives import LOCAL
 from .loop import bound_segments, resize, run_steps
 from .schedule import ChannelBranch, GateBranch, Program, Schedule
-from .step import Carry, Settings, _gate_branch, _row, _wire_variants, kept_rows, make_step, start_carry
+from .step import (
+    Carry,
+    Settings,
+    _gate_branch,
+    _row,
+    _wire_variants,
+    keeps_eig,
+    kept_zeros,
+    make_step,
+    start_carry,
+)
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 MIN_WIDTH = 16
@@ -108,25 +122,26 @@ def adjoint_evolve(schedule: Schedule, carry: Carry, eps, trace0, settings: Sett
                 c = run_steps(c, program, tabs, st, LOCAL, eps, trace0, a, b)
                 continue
             step = make_step(program, tabs, st, LOCAL, eps, trace0)
-            rows = kept_rows(program, w)
+            kept, eig = kept_zeros(program, w, L.dtype)
             n = max(nc, 1)
-            vs = jnp.zeros((n, rows, w), L.dtype)
-            ds = jnp.zeros((n,), c.discarded.dtype)
+            # per channel: V, the eigendecomposition (where keeps_eig) and the discarded weight before
+            rec = jax.tree_util.tree_map(lambda z, n=n: jnp.zeros((n, *z.shape), z.dtype),
+                                         (kept, eig, c.discarded))
 
             def body(i, state, step=step, c0=c0, n=n):
-                x, vs, ds = state
+                x, rec = state
                 before = x.discarded
                 x = step(x, i)
                 j = jnp.clip(tabs.channel[i] - c0, 0, n - 1)
                 chan = tabs.kraus_count[i] > 0
-                vs = vs.at[j].set(jnp.where(chan, x.kept, vs[j]))
-                ds = ds.at[j].set(jnp.where(chan, before, ds[j]))
-                return x, vs, ds
+                rec = jax.tree_util.tree_map(lambda r, y: r.at[j].set(jnp.where(chan, y, r[j])), rec,
+                                             (x.kept, x.eig, before))
+                return x, rec
 
-            c = c._replace(kept=jnp.zeros((rows, w), L.dtype))
-            c, vs, ds = jax.lax.fori_loop(a, b, body, (c, vs, ds))
-            c = c._replace(kept=None)
-            records.append((vs, ds))
+            c = c._replace(kept=kept, eig=eig)
+            c, rec = jax.lax.fori_loop(a, b, body, (c, rec))
+            c = c._replace(kept=None, eig=None)
+            records.append(rec)
         return c, records
 
     @jax.custom_vjp
@@ -144,33 +159,38 @@ def adjoint_evolve(schedule: Schedule, carry: Carry, eps, trace0, settings: Sett
         stacks = tables.stacks
         g, g_disc, _ = cts
         g_stacks = jax.tree_util.tree_map(jnp.zeros_like, stacks)
-        for (a, b, w), (c0, nc), (vs, ds) in reversed(list(zip(segments, spans, records, strict=True))):
+        for (a, b, w), (c0, nc), rec in reversed(list(zip(segments, spans, records, strict=True))):
             L, g = resize(L, w), resize(g, w)
-            st = dataclasses.replace(base, width=w, adjoint=True)
+            reuse = keeps_eig(program, w)
+            st = dataclasses.replace(base, width=w, adjoint=True, reuse_eig=reuse)
             undo = _inverses(program, stacks, w)
             n = max(nc, 1)
 
-            def body(t, state, a=a, b=b, st=st, undo=undo, vs=vs, ds=ds, c0=c0, n=n, w=w):
+            def body(t, state, a=a, b=b, st=st, undo=undo, rec=rec, c0=c0, n=n, w=w, reuse=reuse):
                 L1, g1, gs = state
                 i = b - 1 - t
                 code = tables.code[i]
                 chan = tables.kraus_count[i] > 0
                 j = jnp.clip(tables.channel[i] - c0, 0, n - 1)
-                V = vs[j]
+                V, eig, before = jax.tree_util.tree_map(lambda r: r[j], rec)
                 L0 = jax.lax.switch(code[0], undo, L1, code[1], code[2], tables.wires[i], V)
-                before = jnp.where(chan, ds[j], jnp.zeros_like(ds[j]))
+                before = jnp.where(chan, before, jnp.zeros_like(before))
 
                 def step_at(x, s):
                     step = make_step(program, tables._replace(stacks=s), st, LOCAL, eps, trace0)
-                    c = start_carry(x, before, rank)._replace(kept=jnp.zeros_like(V))
+                    c = start_carry(x, before, rank)._replace(kept=jnp.zeros_like(V), eig=eig)
                     c = step(c, i)
                     return c.L, c.kept, c.discarded
 
                 (_, V1, _), pull = jax.vjp(step_at, L0, stacks)
-                # The re-run's kept basis is V1 = V Q (Q unitary on the kept columns): carry the
-                # cotangent over to it (results are invariant under L -> L Q).
-                Q = jnp.matmul(V.conj().T, V1, precision=_HIGHEST)
-                ga = jax.lax.cond(chan, lambda: jnp.matmul(g1, jnp.conj(Q), precision=_HIGHEST), lambda: g1)
+                ga = g1
+                if not reuse:
+                    # Solved again, the re-run's kept basis is V1 = V Q (Q unitary on the kept
+                    # columns): carry the cotangent over to it (results are invariant under
+                    # L -> L Q). With the forward's eigendecomposition V1 is V itself.
+                    Q = jnp.matmul(V.conj().T, V1, precision=_HIGHEST)
+                    ga = jax.lax.cond(chan, lambda: jnp.matmul(g1, jnp.conj(Q), precision=_HIGHEST),
+                                      lambda: g1)
                 g0, gst = pull((ga, jnp.zeros_like(V1), g_disc))
                 return L0, g0, jax.tree_util.tree_map(jnp.add, gs, gst)
 

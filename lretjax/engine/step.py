@@ -68,6 +68,9 @@ class Carry(NamedTuple):
       history: (rank, discarded) after each channel, when recorded; else empty arrays.
       kept: with ``Settings.adjoint``, the last channel's kept Gram eigenvectors V (the new L is
         S V for the stacked S), (max Kraus count x width, width); else None.
+      eig: with ``Settings.adjoint`` where ``keeps_eig``, the last channel's Gram
+        eigendecomposition (eigenvalues ascending, eigenvectors), zero-padded to ``kept``'s rows;
+        with ``Settings.reuse_eig`` also the step's input (the forward's, for the adjoint re-run).
     """
 
     L: Complex[Array, "rows width"]
@@ -81,6 +84,7 @@ class Carry(NamedTuple):
     since: Int[Array, ""]
     history: tuple[Int[Array, " channels"], Float[Array, " channels"]]
     kept: Complex[Array, "stacked width"] | None = None
+    eig: tuple[Float[Array, " stacked"], Complex[Array, "stacked stacked"]] | None = None
 
 
 def start_carry(L, discarded, rank, *, slack=0.0, channels: int = 0) -> Carry:
@@ -116,7 +120,11 @@ class Settings:
         still to come, so the accumulated discarded weight stays within it. 0: epsilon is the
         per-channel fraction of the trace.
       adjoint: every step also returns the kept eigenvectors of its channel (``Carry.kept``),
-        which is all the adjoint sweep (``adjoint.py``) needs to undo the step.
+        which is all the adjoint sweep (``adjoint.py``) needs to undo the step, and (where
+        ``keeps_eig``) its Gram eigendecomposition (``Carry.eig``), which spares the sweep's
+        re-run of the step its eigensolve.
+      reuse_eig: with ``adjoint``, a channel takes its Gram eigendecomposition from ``Carry.eig``
+        instead of solving (the adjoint sweep re-running a step of the forward pass).
       chunks: for factors that fill the device (``resources.plan_chunks``): every step updates L
         in place, this many row blocks at a time (``inplace.py``), holding about one copy of L
         where the whole step holds two to four. Needs static wires on one device.
@@ -132,6 +140,7 @@ class Settings:
     remat: bool = False
     tolerance: int = 0
     adjoint: bool = False
+    reuse_eig: bool = False
     chunks: int = 1
 
 
@@ -169,6 +178,7 @@ class _Out(NamedTuple):
     over: Array
     vectors: Array | None = None
     payload: tuple | None = None  # the in-place form's update (``inplace.py``); L is then None
+    eig: tuple | None = None  # a channel's Gram eigendecomposition (``Carry.eig``)
 
 
 def _vma(x) -> frozenset:
@@ -200,7 +210,7 @@ def vary(tree, axes: frozenset):
     return jax.tree_util.tree_map(cast, tree)
 
 
-def _out(L, discarded, rank, wanted, trace, over, vectors=None) -> _Out:
+def _out(L, discarded, rank, wanted, trace, over, vectors=None, eig=None) -> _Out:
     """A branch's result in the one type every branch of the switch returns.
 
     Branches that change no number return their inputs (``zero`` and ``rank < 0`` are computed
@@ -209,7 +219,8 @@ def _out(L, discarded, rank, wanted, trace, over, vectors=None) -> _Out:
     refuse to join them."""
     real = jnp.finfo((discarded if L is None else L).dtype).dtype
     return _Out(L, jnp.asarray(discarded, real), jnp.asarray(rank, jnp.int32),
-                jnp.asarray(wanted, jnp.int32), jnp.asarray(trace, real), jnp.asarray(over, bool), vectors)
+                jnp.asarray(wanted, jnp.int32), jnp.asarray(trace, real), jnp.asarray(over, bool), vectors,
+                eig=eig)
 
 
 def _pick(variants: Sequence[Callable], sub, *args):
@@ -254,7 +265,7 @@ def _gate_branch(br: GateBranch, nl: int, stack, blank: tuple | None = None):
     in the payload instead of the new L."""
     apply = _wire_variants(br, nl, apply_matrix, apply_matrix_at)
 
-    def run(L, rank, zero, sub, slot, at, eps):
+    def run(L, rank, zero, sub, slot, at, eps, eig=None):
         if blank is not None:
             u = padded(_row(stack, slot).astype(L.dtype), blank[0])
             return _out(None, zero, rank, rank, zero, rank < 0)._replace(payload=(u,) + blank[1:])
@@ -300,9 +311,9 @@ def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll,
     def widen(X):
         return X if X.shape[-1] == W else jnp.pad(X, ((0, 0), (0, W - X.shape[-1])))
 
-    def run(L, rank, zero, sub, slot, at, eps):
+    def run(L, rank, zero, sub, slot, at, eps, eig=None):
         kraus = _row(stack, slot)
-        vectors = None
+        vectors = eig_out = None
         if rho_route:
             S = stacked(sub, at, L, kraus)
             if settings.tolerance:  # eps is this channel's share of the budget, in weight
@@ -323,10 +334,13 @@ def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll,
                 G = channel_gram(Lw, kraus, psum)
             if settings.tolerance:
                 eps = eps / jnp.maximum(jnp.real(jnp.trace(G)), jnp.finfo(eps.dtype).tiny)
-            sel = select(G, k, eps, roundoff=_roundoff(settings, L))
+            if eig is not None:  # the slot is padded to the widest channel's Gram matrix
+                eig = (eig[0][: G.shape[0]], eig[1][: G.shape[0], : G.shape[0]])
+            sel = select(G, k, eps, roundoff=_roundoff(settings, L), eig=eig)
             d, r, wanted, trace = sel.discarded, sel.rank, sel.wanted, jnp.real(jnp.trace(G))
             V = widen(sel.vectors)
             vectors = V if settings.adjoint else None
+            eig_out = sel.eig if settings.adjoint else None
             new = None
 
             def factor():
@@ -337,11 +351,12 @@ def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll,
         if blank is not None:  # the in-place form applies V after the switch (``inplace.py``)
             pay = (blank[0], padded(kraus.astype(L.dtype), blank[1]), padded(V, blank[2]))
             return _out(None, jnp.where(over, zero, d), jnp.where(over, rank, r), wanted, trace, over,
-                        vectors)._replace(payload=pay)
+                        vectors, eig_out)._replace(payload=pay)
         if not can_overflow:
-            return _out(new if factor is None else factor(), d, r, wanted, trace, over, vectors)
+            return _out(new if factor is None else factor(), d, r, wanted, trace, over, vectors, eig_out)
         out = jax.lax.cond(over, lambda: L, (lambda: new) if factor is None else factor)
-        return _out(out, jnp.where(over, zero, d), jnp.where(over, rank, r), wanted, trace, over, vectors)
+        return _out(out, jnp.where(over, zero, d), jnp.where(over, rank, r), wanted, trace, over, vectors,
+                    eig_out)
 
     return run
 
@@ -350,18 +365,18 @@ def _swap_branch(br: SwapBranch, nl: int, coll):
     variants = [functools.partial(lambda L, a, b: swap_bits(L, a, b, nl, coll), a=a, b=b)
                 for a, b in br.pairs]
 
-    def run(L, rank, zero, sub, slot, at, eps):
+    def run(L, rank, zero, sub, slot, at, eps, eig=None):
         return _out(_pick(variants, sub, L), zero, rank, rank, zero, rank < 0)
 
     return run
 
 
-def _noop(L, rank, zero, sub, slot, at, eps):
+def _noop(L, rank, zero, sub, slot, at, eps, eig=None):
     return _out(L, zero, rank, rank, zero, rank < 0)
 
 
 def _blank_noop(blank: tuple) -> Callable:
-    def run(L, rank, zero, sub, slot, at, eps):
+    def run(L, rank, zero, sub, slot, at, eps, eig=None):
         return _out(None, zero, rank, rank, zero, rank < 0)._replace(payload=blank)
 
     return run
@@ -388,17 +403,39 @@ def kept_rows(program: Program, width: int) -> int:
     return max([br.m for br in program.branches if isinstance(br, ChannelBranch)] + [1]) * width
 
 
-def _with_kept(fn, rows: int, width: int):
-    """A branch that also returns its kept vectors padded to (rows, width) (zeros for a gate)."""
+def keeps_eig(program: Program, width: int) -> bool:
+    """Whether the adjoint forward pass stores every channel's Gram eigendecomposition
+    (``Carry.eig``) for the backward's re-run: while it is no larger than L, (m w)^2 <= 2^n w.
+    Such a channel never takes the rho route (m w <= 2^n / m), so its step always has one."""
+    rows = kept_rows(program, width)
+    return rows * rows <= 2**program.local_wires * width
+
+
+def kept_zeros(program: Program, width: int, dtype) -> tuple:
+    """Zero ``Carry.kept`` and ``Carry.eig`` (None unless ``keeps_eig``) of an adjoint step."""
+    rows = kept_rows(program, width)
+    real = jnp.finfo(dtype).dtype
+    eig = (jnp.zeros(rows, real), jnp.zeros((rows, rows), dtype)) if keeps_eig(program, width) else None
+    return jnp.zeros((rows, width), dtype), eig
+
+
+def _with_kept(fn, program: Program, width: int):
+    """A branch that also returns its kept vectors and (where ``keeps_eig``) its Gram
+    eigendecomposition, padded to ``kept_zeros``' shapes (zeros for a gate)."""
 
     def run(L, *args):
         out = fn(L, *args)
-        v = out.vectors
-        if v is None:
-            v = jnp.zeros((rows, width), L.dtype) + jnp.zeros((), L.dtype) * L[0, 0]
-        else:
-            v = jnp.pad(v, ((0, rows - v.shape[0]), (0, 0)))
-        return out._replace(vectors=v)
+        zeros = kept_zeros(program, width, L.dtype)
+        tie = jnp.real(jnp.zeros((), L.dtype) * L[0, 0])  # a gate's zeros batched and varying like L
+
+        def slot(x, zero):
+            if x is None:
+                return jax.tree_util.tree_map(lambda z: z + tie.astype(z.dtype), zero)
+            return jax.tree_util.tree_map(padded, x, zero)
+
+        kept = slot(out.vectors, zeros[0])
+        eig = None if zeros[1] is None else slot(out.eig, zeros[1])
+        return out._replace(vectors=kept, eig=eig)
 
     return run
 
@@ -432,24 +469,25 @@ def make_step(program: Program, tables: Tables, settings: Settings, coll, eps, t
     every = branches(program, tables, settings, coll, blank)
     fns = [fn if used is None or b in used else every[0] for b, fn in enumerate(every)]
     if settings.adjoint:
-        fns = [_with_kept(fn, kept_rows(program, settings.width), settings.width) for fn in fns]
+        fns = [_with_kept(fn, program, settings.width) for fn in fns]
     fns = [_varying(fn, axes) for fn in fns]
     checks = settings.checks
 
     def step(carry: Carry, i, code=None) -> Carry:
         zero = carry.discarded - carry.discarded
+        given = carry.eig if settings.reuse_eig else None
         budget = eps
         if settings.tolerance:  # what is left of the budget, shared by the channels to come
             left = jnp.maximum(eps - carry.discarded, 0.0)
             budget = left / jnp.maximum(settings.tolerance - tables.channel[i], 1).astype(left.dtype)
         if code is None:
             b, sub, slot = tables.code[i, 0], tables.code[i, 1], tables.code[i, 2]
-            out = jax.lax.switch(b, fns, carry.L, carry.rank, zero, sub, slot, tables.wires[i], budget)
+            out = jax.lax.switch(b, fns, carry.L, carry.rank, zero, sub, slot, tables.wires[i], budget, given)
             m = tables.kraus_count[i]
             is_chan = m > 0
         else:  # an unrolled step: its branch and kind are known here
             b, sub, slot = (int(x) for x in code[0])
-            out = fns[b](carry.L, carry.rank, zero, sub, slot, tuple(int(w) for w in code[1]), budget)
+            out = fns[b](carry.L, carry.rank, zero, sub, slot, tuple(int(w) for w in code[1]), budget, given)
             m = int(code[2])
             is_chan = m > 0
         L, discarded = out.L, carry.discarded + out.discarded
@@ -511,7 +549,7 @@ def make_step(program: Program, tables: Tables, settings: Settings, coll, eps, t
             rec = is_chan & ~out.over
             history = (jnp.where(rec, ranks.at[at].set(out.rank), ranks),
                        jnp.where(rec, discs.at[at].set(discarded), discs))
-        return vary(Carry(L, discarded, out.rank, halt, need, fail, why, slack, since, history, out.vectors),
-                    axes)
+        return vary(Carry(L, discarded, out.rank, halt, need, fail, why, slack, since, history, out.vectors,
+                          out.eig), axes)
 
     return step
