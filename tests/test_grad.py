@@ -250,19 +250,23 @@ def two_channel_circuit(n: int):
     return circuit.amplitude_damping(0.3, n - 1).rz(c, n - 1).crz(a, n - 1, 0)
 
 
-@pytest.mark.parametrize("n,stores", [(7, True), (3, False)])
-def test_adjoint_reusing_the_forward_eigendecomposition_is_exact(n, stores):
-    # Where (m w)^2 <= 2^n w (engine.step.keeps_eig) the adjoint forward stores every channel's
-    # Gram eigendecomposition and the backward's re-run differentiates at it without solving
-    # again (ops.eigh.given_eigh); elsewhere it solves again. Both are exact.
+@pytest.mark.parametrize("n,budget,stores", [(7, None, True), (7, 0, False), (3, None, False)])
+def test_adjoint_reusing_the_forward_eigendecomposition_is_exact(n, budget, stores, monkeypatch):
+    # Where (m w)^2 <= 2^n w (engine.step.keeps_eig) and all of them fit the budget
+    # (engine.adjoint.EIG_BYTES, or one L) the adjoint forward stores every channel's Gram
+    # eigendecomposition and the backward's re-run differentiates at it without solving again
+    # (ops.eigh.given_eigh); elsewhere it solves again. Both are exact.
+    from lretjax.engine import adjoint as adjoint_module
     from lretjax.engine.schedule import build
     from lretjax.engine.step import keeps_eig
 
+    if budget is not None:  # two channels' decompositions (32 KB) exceed one L (16 KB) at n = 7
+        monkeypatch.setattr(adjoint_module, "EIG_BYTES", budget)
     circuit = two_channel_circuit(n)
     obs = {"ZZ" + "I" * (n - 2): 1.0, "X" + "I" * (n - 2) + "Y": 0.4, "I" * (n - 1) + "Z": -0.7}
     p = np.array([0.3, -1.2, 0.7])
     x = jnp.asarray(p)
-    assert keeps_eig(build(circuit, params=x).program, 8) == stores
+    assert keeps_eig(build(circuit, params=x).program, 8) == (n == 7)
     adjoint = expval_fn(circuit, obs, max_rank=8, diff_method="adjoint")
     ga = jax.grad(adjoint)(x)
     gb = jax.grad(expval_fn(circuit, obs, max_rank=8))(x)

@@ -14,16 +14,18 @@ eigenvectors V of its Gram matrix ((m w) x w: small next to L), and walks the sc
 
 At each step the sweep re-runs the step on the reconstructed L under ``jax.vjp`` (the same step
 function as every other path: the eigendecomposition's derivative is ``ops.eigh.safe_eigh``'s)
-and pulls the cotangent back. The Gram eigensolve is most of a re-run's cost on the CPU, so where
-the decomposition is no larger than L (``step.keeps_eig``) the forward stores each channel's and
-the re-run differentiates at it instead of solving (``ops.eigh.given_eigh``); its kept basis is
-then the forward's V exactly. Solving again, the re-run may return the kept eigenvectors rotated
-inside a group of equal eigenvalues (or with other phases) against the forward's V; every result
-is invariant under L -> L Q for unitary Q, so the cotangent is carried over by Q = V^dagger V' first.
+and pulls the cotangent back. The Gram eigensolve is most of a re-run's cost on the CPU, so
+where the decompositions are cheap to keep (``stores_eig``: each no larger than L, all together
+within ``EIG_BYTES`` or one L) the forward stores each channel's and the re-run differentiates at
+it instead of solving (``ops.eigh.given_eigh``); its kept basis is then the forward's V exactly.
+Solving again, the re-run may return the kept eigenvectors rotated inside a group of equal
+eigenvalues (or with other phases) against the forward's V; every result is invariant under
+L -> L Q for unitary Q, so the cotangent is carried over by Q = V^dagger V' first.
 
-Memory: the final L, one step's temporaries, and the V (and, where stored, the Gram
-eigendecomposition) of every channel; it does not store L per step. Compile: one loop per width
-segment forward and one backward, as ``evolve``.
+Memory: the final L, one step's temporaries, and the V (and, within that budget, the Gram
+eigendecomposition) of every channel; it does not store L per step. The budget is a fixed
+amount, so a deeper circuit stops storing the decompositions rather than growing past it.
+Compile: one loop per width segment forward and one backward, as ``evolve``.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from .step import (
     _row,
     _wire_variants,
     keeps_eig,
+    kept_rows,
     kept_zeros,
     make_step,
     start_carry,
@@ -54,6 +57,9 @@ from .step import (
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 MIN_WIDTH = 16
+# Most bytes the stored Gram eigendecompositions may take (or one L, if that is more): below it
+# memory limits no gradient, and the re-runs skip their eigensolves; above it they solve again.
+EIG_BYTES = 64 * 2**20
 
 
 def _inverses(program: Program, stacks, width: int) -> list:
@@ -107,6 +113,7 @@ def adjoint_evolve(schedule: Schedule, carry: Carry, eps, trace0, settings: Sett
     spans = _channel_spans(schedule, segments)
     program = schedule.program
     base = dataclasses.replace(settings, check_all=False)
+    store = stores_eig(program, segments, spans, jnp.dtype(carry.L.dtype).itemsize)
 
     # Under jit the tables are tracers of the caller's trace: they enter the custom_vjp as
     # arguments (only their ``stacks`` get a cotangent), never as closed-over constants.
@@ -116,15 +123,15 @@ def adjoint_evolve(schedule: Schedule, carry: Carry, eps, trace0, settings: Sett
         c = start_carry(L, disc0, rank0)
         records = []
         for (a, b, w), (c0, nc) in zip(segments, spans, strict=True):
-            st = dataclasses.replace(base, width=w, adjoint=keep)
+            st = dataclasses.replace(base, width=w, adjoint=keep, keep_eig=keep and store)
             c = c._replace(L=resize(c.L, w))
             if not keep:  # the primal alone: the engine's loop as evolve runs it
                 c = run_steps(c, program, tabs, st, LOCAL, eps, trace0, a, b)
                 continue
             step = make_step(program, tabs, st, LOCAL, eps, trace0)
-            kept, eig = kept_zeros(program, w, L.dtype)
+            kept, eig = kept_zeros(program, w, L.dtype, store)
             n = max(nc, 1)
-            # per channel: V, the eigendecomposition (where keeps_eig) and the discarded weight before
+            # per channel: V, the eigendecomposition (if stored) and the discarded weight before
             rec = jax.tree_util.tree_map(lambda z, n=n: jnp.zeros((n, *z.shape), z.dtype),
                                          (kept, eig, c.discarded))
 
@@ -161,12 +168,11 @@ def adjoint_evolve(schedule: Schedule, carry: Carry, eps, trace0, settings: Sett
         g_stacks = jax.tree_util.tree_map(jnp.zeros_like, stacks)
         for (a, b, w), (c0, nc), rec in reversed(list(zip(segments, spans, records, strict=True))):
             L, g = resize(L, w), resize(g, w)
-            reuse = keeps_eig(program, w)
-            st = dataclasses.replace(base, width=w, adjoint=True, reuse_eig=reuse)
+            st = dataclasses.replace(base, width=w, adjoint=True, keep_eig=store, reuse_eig=store)
             undo = _inverses(program, stacks, w)
             n = max(nc, 1)
 
-            def body(t, state, a=a, b=b, st=st, undo=undo, rec=rec, c0=c0, n=n, w=w, reuse=reuse):
+            def body(t, state, a=a, b=b, st=st, undo=undo, rec=rec, c0=c0, n=n, w=w):
                 L1, g1, gs = state
                 i = b - 1 - t
                 code = tables.code[i]
@@ -184,7 +190,7 @@ def adjoint_evolve(schedule: Schedule, carry: Carry, eps, trace0, settings: Sett
 
                 (_, V1, _), pull = jax.vjp(step_at, L0, stacks)
                 ga = g1
-                if not reuse:
+                if not store:
                     # Solved again, the re-run's kept basis is V1 = V Q (Q unitary on the kept
                     # columns): carry the cotangent over to it (results are invariant under
                     # L -> L Q). With the forward's eigendecomposition V1 is V itself.
@@ -202,6 +208,17 @@ def adjoint_evolve(schedule: Schedule, carry: Carry, eps, trace0, settings: Sett
     run.defvjp(run_fwd, run_bwd)
     L, discarded, rank = run(carry.L, schedule.tables, eps, trace0, carry.discarded, carry.rank)
     return carry._replace(L=L, discarded=discarded, rank=rank)
+
+
+def stores_eig(program: Program, segments, spans, itemsize: int) -> bool:
+    """Whether the adjoint forward stores every channel's Gram eigendecomposition: each fits
+    (``step.keeps_eig``) and all of them together take at most ``EIG_BYTES`` or one L."""
+    if not all(keeps_eig(program, w) for _, _, w in segments):
+        return False
+    total = sum(max(nc, 1) * kept_rows(program, w) ** 2
+                for (_, _, w), (_, nc) in zip(segments, spans, strict=True))
+    widest = max(w for _, _, w in segments)
+    return total * itemsize <= max(EIG_BYTES, 2**program.local_wires * widest * itemsize)
 
 
 def reconstruction_bound(discarded_per_channel) -> jax.Array:

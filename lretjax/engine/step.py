@@ -68,9 +68,9 @@ class Carry(NamedTuple):
       history: (rank, discarded) after each channel, when recorded; else empty arrays.
       kept: with ``Settings.adjoint``, the last channel's kept Gram eigenvectors V (the new L is
         S V for the stacked S), (max Kraus count x width, width); else None.
-      eig: with ``Settings.adjoint`` where ``keeps_eig``, the last channel's Gram
-        eigendecomposition (eigenvalues ascending, eigenvectors), zero-padded to ``kept``'s rows;
-        with ``Settings.reuse_eig`` also the step's input (the forward's, for the adjoint re-run).
+      eig: with ``Settings.keep_eig``, the last channel's Gram eigendecomposition (eigenvalues
+        ascending, eigenvectors), zero-padded to ``kept``'s rows; with ``Settings.reuse_eig``
+        also the step's input (the forward's, for the adjoint re-run).
     """
 
     L: Complex[Array, "rows width"]
@@ -120,10 +120,10 @@ class Settings:
         still to come, so the accumulated discarded weight stays within it. 0: epsilon is the
         per-channel fraction of the trace.
       adjoint: every step also returns the kept eigenvectors of its channel (``Carry.kept``),
-        which is all the adjoint sweep (``adjoint.py``) needs to undo the step, and (where
-        ``keeps_eig``) its Gram eigendecomposition (``Carry.eig``), which spares the sweep's
-        re-run of the step its eigensolve.
-      reuse_eig: with ``adjoint``, a channel takes its Gram eigendecomposition from ``Carry.eig``
+        which is all the adjoint sweep (``adjoint.py``) needs to undo the step.
+      keep_eig: with ``adjoint``, every step also returns its channel's Gram eigendecomposition
+        (``Carry.eig``; only where ``keeps_eig``), which spares the sweep's re-run its eigensolve.
+      reuse_eig: with ``keep_eig``, a channel takes its Gram eigendecomposition from ``Carry.eig``
         instead of solving (the adjoint sweep re-running a step of the forward pass).
       chunks: for factors that fill the device (``resources.plan_chunks``): every step updates L
         in place, this many row blocks at a time (``inplace.py``), holding about one copy of L
@@ -140,6 +140,7 @@ class Settings:
     remat: bool = False
     tolerance: int = 0
     adjoint: bool = False
+    keep_eig: bool = False
     reuse_eig: bool = False
     chunks: int = 1
 
@@ -340,7 +341,7 @@ def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll,
             d, r, wanted, trace = sel.discarded, sel.rank, sel.wanted, jnp.real(jnp.trace(G))
             V = widen(sel.vectors)
             vectors = V if settings.adjoint else None
-            eig_out = sel.eig if settings.adjoint else None
+            eig_out = sel.eig if settings.keep_eig else None
             new = None
 
             def factor():
@@ -404,28 +405,28 @@ def kept_rows(program: Program, width: int) -> int:
 
 
 def keeps_eig(program: Program, width: int) -> bool:
-    """Whether the adjoint forward pass stores every channel's Gram eigendecomposition
-    (``Carry.eig``) for the backward's re-run: while it is no larger than L, (m w)^2 <= 2^n w.
-    Such a channel never takes the rho route (m w <= 2^n / m), so its step always has one."""
+    """Whether every channel's Gram eigendecomposition can be stored (``Settings.keep_eig``): while
+    it is no larger than L, (m w)^2 <= 2^n w. Such a channel never takes the rho route
+    (m w <= 2^n / m), so its step always has one."""
     rows = kept_rows(program, width)
     return rows * rows <= 2**program.local_wires * width
 
 
-def kept_zeros(program: Program, width: int, dtype) -> tuple:
-    """Zero ``Carry.kept`` and ``Carry.eig`` (None unless ``keeps_eig``) of an adjoint step."""
+def kept_zeros(program: Program, width: int, dtype, eig: bool) -> tuple:
+    """Zero ``Carry.kept`` and ``Carry.eig`` (None unless ``eig``) of an adjoint step."""
     rows = kept_rows(program, width)
     real = jnp.finfo(dtype).dtype
-    eig = (jnp.zeros(rows, real), jnp.zeros((rows, rows), dtype)) if keeps_eig(program, width) else None
+    eig = (jnp.zeros(rows, real), jnp.zeros((rows, rows), dtype)) if eig else None
     return jnp.zeros((rows, width), dtype), eig
 
 
-def _with_kept(fn, program: Program, width: int):
-    """A branch that also returns its kept vectors and (where ``keeps_eig``) its Gram
+def _with_kept(fn, program: Program, width: int, keep_eig: bool):
+    """A branch that also returns its kept vectors and (with ``keep_eig``) its Gram
     eigendecomposition, padded to ``kept_zeros``' shapes (zeros for a gate)."""
 
     def run(L, *args):
         out = fn(L, *args)
-        zeros = kept_zeros(program, width, L.dtype)
+        zeros = kept_zeros(program, width, L.dtype, keep_eig)
         tie = jnp.real(jnp.zeros((), L.dtype) * L[0, 0])  # a gate's zeros batched and varying like L
 
         def slot(x, zero):
@@ -469,7 +470,7 @@ def make_step(program: Program, tables: Tables, settings: Settings, coll, eps, t
     every = branches(program, tables, settings, coll, blank)
     fns = [fn if used is None or b in used else every[0] for b, fn in enumerate(every)]
     if settings.adjoint:
-        fns = [_with_kept(fn, program, settings.width) for fn in fns]
+        fns = [_with_kept(fn, program, settings.width, settings.keep_eig) for fn in fns]
     fns = [_varying(fn, axes) for fn in fns]
     checks = settings.checks
 
