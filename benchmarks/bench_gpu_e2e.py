@@ -145,8 +145,8 @@ def main(argv=None) -> dict:
             passes = (f"{row['copy_pass_s'] * 1e3:8.3f} {row['cold_passes_per_op']:8.2f}c"
                       if "copy_pass_s" in row else f"{'-':>8} {'-':>9}")
             print(f"{kind:>9} {n:3d} {r:5d} {row['ops']:5d} {row['cold_s']:7.2f} {'-':>8} {row['rank']:5d} "
-                  f"{row['discarded']:10.2e} {passes}  peak {row['peak_GiB']:.1f} GiB, chunks {row['chunks']}, "
-                  f"left alive {row['live_GiB_after']:.1f} GiB")
+                  f"{row['discarded']:10.2e} {passes}  peak {row['peak_GiB']:.1f} GiB, "
+                  f"chunks {row['chunks']}, left alive {row['live_GiB_after']:.1f} GiB")
         elif row.get("status") == "ok":
             print(f"{kind:>9} {n:3d} {r:5d} {row['ops']:5d} {row['cold_s']:7.2f} {row['warm_s']:8.3f} "
                   f"{row['rank']:5d} {row['discarded']:10.2e} {row['copy_pass_s'] * 1e3:8.3f} "

@@ -426,15 +426,16 @@ def test_measure_errors_precede_measurements_with_aers_superoperator():
     model = NoiseModel.from_qiskit(aer)
     assert model.has_measure_noise and "before measure" in repr(model)
     ops = model.apply(Circuit(2, cregs={"c": 2}).h(0).measure(0, 0).x(1).measure(1, 1)).ops
-    assert [(op.name, op.wires) for op in ops] == [("h", (0,)), ("kraus", (0,)), ("measure", (0,)), ("x", (1,)),
-                                                   ("kraus", (1,)), ("measure", (1,))]
+    assert [(op.name, op.wires) for op in ops] == [("h", (0,)), ("kraus", (0,)), ("measure", (0,)),
+                                                   ("x", (1,)), ("kraus", (1,)), ("measure", (1,))]
     for op, error in ((ops[1], flip), (ops[4], damp)):
         # Qiskit's SuperOp stacks columns: S = sum_k conj(K_k) (x) K_k.
         superop = sum(np.kron(m.conj(), m) for m in np.asarray(op.params[0]))
         np.testing.assert_allclose(superop, SuperOp(error).data, atol=1e-12)
     # The same rule, built by hand, lands in the same place.
     hand = NoiseModel().gate_noise("bit_flip", 0.05, gates="measure")
-    assert [op.name for op in hand.apply(Circuit(1, cregs={"c": 1}).x(0).measure(0, 0)).ops] == ["x", "bit_flip", "measure"]
+    names = [op.name for op in hand.apply(Circuit(1, cregs={"c": 1}).x(0).measure(0, 0)).ops]
+    assert names == ["x", "bit_flip", "measure"]
     # Final-state readout has no measure op to put them before: refused, not dropped.
     with pytest.raises(NoiseError, match="before measurement"):
         model.readout_probabilities(np.full(4, 0.25))
