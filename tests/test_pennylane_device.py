@@ -292,6 +292,31 @@ def test_readout_error_from_lretjax_model():
     np.testing.assert_allclose(got, [0.2 * 0.9, 0.2 * 0.1, 0.8 * 0.9, 0.8 * 0.1], atol=1e-12)
 
 
+def test_noise_before_measurement_matches_default_mixed_and_terminal_readout_refuses_it():
+    # A rule on "measure" (Aer's quantum errors on measure) acts before each qml.measure; a
+    # terminal qml.probs has no measure op to act before, so the device refuses the model there.
+    model = lretjax.NoiseModel().gate_noise("bit_flip", 0.1, gates="measure")
+
+    def circ(noise):
+        qml.RY(0.4, 0)
+        if noise:
+            qml.BitFlip(0.1, 0)
+        m = qml.measure(0)
+        qml.cond(m, qml.PauliX)(1)
+        return qml.expval(m), qml.expval(qml.Z(1))
+
+    got = qml.QNode(lambda: circ(False), LretDevice(wires=2, noise_model=model))()
+    want = qml.QNode(lambda: circ(True), qml.device("default.mixed", wires=3))()
+    np.testing.assert_allclose(np.asarray(got, float), np.asarray(want, float), atol=1e-12)
+
+    def terminal():
+        qml.RY(0.4, 0)
+        return qml.probs(wires=[0])
+
+    with pytest.raises(lretjax.NoiseError, match="before measurement"):
+        qml.QNode(terminal, LretDevice(wires=1, noise_model=model))()
+
+
 def test_truncation_settings_reach_the_simulation():
     def circ():
         for w in range(3):

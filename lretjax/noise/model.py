@@ -33,7 +33,7 @@ from ..errors import NoiseError
 from ..gates import GATES, canonical_name
 from . import qiskit
 from .readout import apply_readout, check_confusion, confusion_matrix, readout_samples
-from .rules import KRAUS, NAMED_OPS, GateNoise, IdleNoise, _concrete
+from .rules import KRAUS, NAMED_OPS, GateNoise, IdleNoise, _concrete, is_named_op
 
 
 @dataclass(frozen=True, eq=False)
@@ -235,8 +235,8 @@ class NoiseModel:
         if self.has_measure_noise:
             raise NoiseError(
                 f"{what}: this model has quantum errors before measurement, which act on the state, not "
-                "on the read-out bits; end the circuit with measure ops (Circuit.measure) so "
-                "NoiseModel.apply puts them before each measurement")
+                "on the read-out bits; end the circuit with measure ops (Circuit.measure, qml.measure) "
+                "so NoiseModel.apply puts them before each measurement")
 
     def readout_confusion(self, wires: Sequence[int]) -> jax.Array:
         """The (k, 2, 2) confusion matrices of ``wires`` (identity where no readout error is set)."""
@@ -317,7 +317,7 @@ def _compose_readout(first, second):
 
 def _noise_at(index: dict, op, n: int) -> list:
     """The channels the rules put at ``op`` (after it; before it for a measurement)."""
-    named = op.kind in ("gate", MEASURE) or (op.kind == "channel" and op.name == "reset")
+    named = op.kind == "gate" or is_named_op(op)
     rules = index.get(op.name, index[None]) if named else index[None]
     out = []
     # Qiskit's rule: a per-qubit error for this gate replaces the all-qubit (fallback) one.

@@ -22,6 +22,11 @@ KRAUS = "kraus"
 NAMED_OPS = {"reset": 1, MEASURE: 1}
 
 
+def is_named_op(op) -> bool:
+    """A reset or a measurement: an op that only rules naming it (``NAMED_OPS``) touch."""
+    return op.kind == MEASURE or (op.kind == "channel" and op.name in NAMED_OPS)
+
+
 def _concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
@@ -68,8 +73,7 @@ class GateNoise:
     def placements(self, op) -> list[tuple[int, ...]]:
         """Wire tuples on which this rule puts its channel at ``op``: after it, or before it for a
         measurement (empty if it does not match)."""
-        if op.kind == MEASURE or (op.kind == "channel" and op.name == "reset"):
-            # Resets and measurements take only rules that name them (Qiskit's errors on them).
+        if is_named_op(op):  # Qiskit's errors on resets and measurements
             if self.gates is None or op.name not in self.gates:
                 return []
         elif op.kind not in ("gate", "unitary"):
