@@ -23,6 +23,7 @@ Writes benchmarks/results/gpu_e2e_<device>.json.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -79,8 +80,6 @@ def worker(spec: dict) -> dict:
                discarded=float(st.discarded), status="ok", representation=st.representation,
                peak_GiB=(jax.devices()[0].memory_stats() or {}).get("peak_bytes_in_use", 0) / 2**30)
     del st
-    import gc
-
     gc.collect()
     out["live_GiB_after"] = sum(a.nbytes for a in jax.live_arrays()) / 2**30  # what a finished run leaves
     if not warm:  # one run only (n = 28): passes per op from the cold run, compile included

@@ -59,6 +59,7 @@ def _apply_kraus(rho_t: np.ndarray, kraus: np.ndarray, wires, n: int) -> np.ndar
     (K rho K^dagger)[r', c'] = sum K[r', r] rho[r, c] conj(K[c', c])."""
     k = len(wires)
     kraus = np.asarray(kraus, dtype=complex)
+    # Not engine.dense.superoperator: the reference shares no code with the simulators it checks.
     superop = sum(np.kron(m, m.conj()) for m in kraus)
     axes = list(wires) + [n + w for w in wires]
     front = list(range(2 * k))
