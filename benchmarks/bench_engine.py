@@ -17,6 +17,10 @@ Parts (each case in a fresh subprocess, so "cold" is what a new process pays):
   n = 16, the LRET paper family at depth 10 and 40, depolarizing 1e-3 after every gate.
 - ``sharded``: first call of ``simulate_sharded`` on 8 simulated CPU devices against the first
   call of one-device ``simulate`` (both in fresh processes), an 8-wire noisy circuit.
+- ``widths``: the eager widths, the paper family at n = 14, depth 8, depolarizing 1e-3 after
+  every gate, epsilon 1e-4, max_rank 512 (float32): first call and warm with the eager width
+  grid (``engine.loop.grid_width``) against the policy it replaced (powers of two with a
+  doubling of headroom), each in a fresh process, with the widths each run compiled.
 - ``gpu``: the paper family at depth 10 on one GPU at (n, r) = (16, 64), (20, 64), (24, 16):
   eager warm, jitted warm, eager cold (fresh process), with one copy pass of L measured in the
   same process.
@@ -202,8 +206,42 @@ def worker_gpu(spec: dict) -> dict:
             "passes_per_op": warm / (len(circuit.ops) * copy_s), "device": str(jax.devices()[0])}
 
 
-WORKERS = {"readme": worker_readme, "aer": worker_aer, "grad": worker_grad, "sharded": worker_sharded,
-           "gpu": worker_gpu}
+def worker_widths(spec: dict) -> dict:
+    import jax
+
+    sys.path.insert(0, str(HERE))
+    from families import lret_paper_circuit, with_gate_noise
+
+    import lretjax as lj
+    from lretjax.engine import loop
+
+    if spec["policy"] == "powers of two":  # the policy the grid replaced
+        loop.GRID_STEPS, loop.HEADROOM = 1, 2.0
+    widths = []
+    segment = loop._segment
+
+    def spy(*args, **kwargs):
+        widths.append(kwargs["settings"].width)
+        return segment(*args, **kwargs)
+
+    loop._segment = spy
+    n = spec["n"]
+    circuit = with_gate_noise(lret_paper_circuit(n, 8, seed=n), "depolarizing", 1e-3)
+
+    def job():
+        widths.clear()
+        state = lj.simulate(circuit, max_rank=512, epsilon=1e-4, representation="low-rank")
+        jax.block_until_ready(state.L)
+        return state
+
+    first, warm, state = first_and_warm(job, repeats=2)
+    return {"policy": spec["policy"], "n": n, "ops": len(circuit.ops), "first_s": first, "warm_s": warm,
+            "rank": int(state.rank), "width": int(state.L.shape[1]), "widths": list(widths),
+            "discarded": float(state.discarded)}
+
+
+WORKERS = {"readme": worker_readme, "widths": worker_widths, "aer": worker_aer, "grad": worker_grad,
+           "sharded": worker_sharded, "gpu": worker_gpu}
 
 
 def worker(spec: dict) -> None:
@@ -289,6 +327,13 @@ def part_sharded() -> dict:
             "expval_sharded": sharded["expval"], "expval_single": single["expval"], "goals": {"ratio": 3.0}}
 
 
+def part_widths() -> dict:
+    rows = [run({"kind": "widths", "n": 14, "policy": p}, env={"JAX_PLATFORMS": "cpu"})
+            for p in ("grid", "powers of two")]
+    return {"rows": rows, "warm_speedup": rows[1]["warm_s"] / rows[0]["warm_s"],
+            "first_speedup": rows[1]["first_s"] / rows[0]["first_s"]}
+
+
 def part_gpu() -> dict:
     rows = [run({"kind": "gpu", "n": n, "r": r}) for n, r in ((16, 64), (20, 64), (24, 16))]
     return {"rows": rows, "goals": {"eager_over_jit": 1.5, "cold_s": 10.0}}
@@ -328,6 +373,15 @@ def _print(results: dict) -> None:
         s = results["sharded"]
         print(f"\nsharded first call, 8 CPU devices, {s['ops']} ops: {s['sharded_first_s']:.2f} s; "
               f"one device {s['single_first_s']:.2f} s; ratio {s['ratio']:.2f} (goal <= 3)")
+    if "widths" in results:
+        w = results["widths"]
+        print("\neager widths, paper family n = 14, depth 8, epsilon 1e-4, seconds")
+        print("  policy           first    warm  rank  width  discarded  widths compiled")
+        for row in w["rows"]:
+            print(f"  {row['policy']:14s} {row['first_s']:7.2f} {row['warm_s']:7.2f} {row['rank']:5d} "
+                  f"{row['width']:6d} {row['discarded']:10.3e}  {row['widths']}")
+        print(f"  grid over powers of two: warm {w['warm_speedup']:.2f}x, "
+              f"first call {w['first_speedup']:.2f}x")
     if "gpu" in results:
         print("\nGPU, paper family depth 10, epsilon 1e-4")
         print("   n   r   ops  cold s  eager s  jit s  eager/jit  copy pass ms  passes/op")
@@ -339,7 +393,7 @@ def _print(results: dict) -> None:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", nargs="+", choices=("readme", "grad", "sharded", "gpu"))
+    ap.add_argument("--parts", nargs="+", choices=("readme", "grad", "sharded", "widths", "gpu"))
     ap.add_argument("--grad-max-rank", type=int, default=16)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--out", help="JSON path (default benchmarks/results/engine_<machine>.json)")
@@ -358,7 +412,7 @@ def main(argv=None) -> dict:
     results: dict = {"meta": meta}
     for part in parts:
         results[part] = {"readme": part_readme, "sharded": part_sharded, "gpu": part_gpu,
-                         "grad": lambda: part_grad(a.grad_max_rank)}[part]()
+                         "widths": part_widths, "grad": lambda: part_grad(a.grad_max_rank)}[part]()
         _print({part: results[part]})
     meta["loadavg_end"] = list(os.getloadavg())
     tag = jax.devices()[0].device_kind.replace(" ", "_") if gpu else (platform.node() or "machine")

@@ -190,12 +190,39 @@ def _segment(*args, donate: bool = False, **kwargs):
     return fn(*args, **kwargs)
 
 
+# Eager widths of large factors lie on a grid of four steps per octave above 16 (20, 24, 28, 32,
+# 40, 48, ...): a channel's eigensolve costs (m w)^3 and its Gram block and factor 2^n w^2
+# whatever the rank, so powers of two with a doubling of headroom made a rank of 78 pay for 256
+# columns, 30x the eigensolve (n = 14: 25 s warm, against 7.7 s on the grid; docs/engine.md).
+# Each grid point is a multiple of a quarter of its octave (aligned for the GPU's tiles).
+GRID_STEPS = 4
+# A widened L on the grid leaves this much room above the rank the channel asked for: ranks in
+# noisy circuits keep growing, and each widening is one more compile in a fresh process.
+HEADROOM = 1.25
+# Below this many entries of L (2^n x width) a step costs well under a millisecond and a compile
+# about half a second, so small factors widen by powers of two with a doubling of headroom: the
+# README's 10-wire job compiles 4 widths, not 9.
+GRID_ENTRIES = 2**18
+
+
+def grid_width(need: int) -> int:
+    """The smallest width on the eager grid that holds ``need`` columns (powers of two up to 16)."""
+    need = max(int(need), 1)
+    if need <= 16:
+        return 1 << (need - 1).bit_length()
+    step = (1 << (need - 1).bit_length()) // (2 * GRID_STEPS)
+    return -(-need // step) * step
+
+
 def grown_width(need: int, width: int, max_rank: int, dim: int) -> int:
-    """The width after a channel wanted ``need`` columns of an L ``width`` wide: one power of two
-    of headroom above the need, since ranks in noisy circuits keep growing, so a run compiles a
-    few widths rather than every power of two on the way up."""
-    return width_for(max(2 * need, width + 1), max_rank, dim) if need < max_rank else width_for(
-        need, max_rank, dim)
+    """The width after a channel wanted ``need`` columns of an L ``width`` wide, at most
+    max(max_rank, need) and 2^n: the grid point ``HEADROOM`` above the need, or for small factors
+    (``GRID_ENTRIES``) the power of two above twice the need."""
+    if need >= max_rank:
+        return int(min(need, dim))
+    if dim * 2 * need < GRID_ENTRIES:
+        return width_for(max(2 * need, width + 1), max_rank, dim)
+    return int(min(grid_width(max(math.ceil(HEADROOM * need), width + 1)), max_rank, dim))
 
 
 # Up to this many entries of L (2^n x width) a pass over it costs microseconds, and up to this
@@ -224,10 +251,10 @@ def start_width(schedule: Schedule, width: int, max_rank: int, start: int = 0) -
 
 
 def narrowed_width(rank: int, width: int, max_rank: int, dim: int) -> int:
-    """The width after a segment that ended at ``rank``: narrower only once the rank fits a
-    quarter of L (hysteresis: a rank wandering around a power of two does not recompile)."""
-    w = width_for(rank, max_rank, dim)
-    return w if 4 * w <= width and rank <= max_rank else width
+    """The width after a segment that ended at ``rank``: narrower only once the rank fits half
+    of L (hysteresis: a rank wandering around a grid point does not recompile)."""
+    w = int(min(grid_width(rank), dim))
+    return w if 2 * w <= width and rank <= max_rank else width
 
 
 @dataclasses.dataclass
