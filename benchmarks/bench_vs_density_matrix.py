@@ -284,12 +284,19 @@ def distortion(rho, L_path: str, spectrum=None) -> dict:
     import numpy as np
 
     L = np.load(L_path).astype(np.complex128)
+    if L.shape == rho.shape:  # lretjax went on with rho itself (``representation``): nothing dropped since
+        out = {"trace_distance": float(0.5 * np.sum(np.abs(eigvalsh_inplace(rho - L))))}
+        if spectrum is not None:
+            out["floor_rank_for_reached"] = min_rank_for(spectrum, out["trace_distance"])
+        return out
     ev = np.clip(np.linalg.eigvalsh(L.conj().T @ rho @ L), 0.0, None)
     out = {"fidelity": float(np.sum(np.sqrt(ev)) ** 2)}
     if spectrum is not None:
         out["trace_distance"] = float(0.5 * np.sum(np.abs(eigvalsh_inplace(subtract_gram(rho.copy(), L)))))
         rank = int(np.count_nonzero(np.linalg.norm(L, axis=0) > 0))
         out["trace_distance_floor"] = trace_distance_floor(spectrum, rank)
+        # the least rank any state needs for the trace distance this one reached
+        out["floor_rank_for_reached"] = min_rank_for(spectrum, out["trace_distance"])
     return out
 
 
@@ -310,13 +317,19 @@ def worker(spec: dict) -> None:
 
         import lretjax as lj
 
+        if spec.get("tolerance") is not None:  # a total budget; the engine may go on with rho
+            settings = {"max_rank": 2 ** spec["n"], "tolerance": spec["tolerance"]}
+        else:
+            settings = {"max_rank": spec["max_rank"], "epsilon": spec["epsilon"]}
+
         def run():
-            s = lj.simulate(circuit, max_rank=spec["max_rank"], epsilon=spec["epsilon"])
-            return jax.block_until_ready(s)
+            return jax.block_until_ready(lj.simulate(circuit, **settings))
 
         state = timed_runs(run, spec["rerun_below"], spec["repeats"], rec, compiled=True)
-        np.save(spec["save_L"], np.asarray(state.L))
-        rec(rank=int(state.rank), discarded=float(state.discarded), status="ok")
+        dense = state.L is None
+        np.save(spec["save_L"], np.asarray(state.rho if dense else state.L))
+        rec(rank=int(state.rank), discarded=float(state.discarded), representation=state.representation,
+            status="ok")
         return
     run, to_rho = peer_density_matrix(spec["tool"], circuit, threads, single=not x64)
     out = timed_runs(run, spec["rerun_below"], spec["repeats"], rec, compiled=spec["tool"] == "pennylane-jax")
@@ -353,11 +366,12 @@ def _run_groups(a, script, skip, tmp, rec_rows, dump) -> None:
             base = {"n": n, "depth": a.depth, "seed": n, "channel": channel, "p": p, "x64": a.x64,
                     "rerun_below": a.rerun_below, "repeats": a.repeats, "td_max": a.td_max}
             lret, Ls = {}, {}
-            for eps in a.epsilons:
-                Ls[str(eps)] = os.path.join(tmp, f"L_{n}_{noise}_{eps}.npy")
-                lret[str(eps)] = run_worker(script, {**base, "tool": "lretjax", "epsilon": eps,
-                                                     "max_rank": a.max_rank, "save_L": Ls[str(eps)]},
-                                            a.timeout, a.mem_gb)
+            for kind, value in settings(a):
+                key = setting_key(kind, value)
+                Ls[key] = os.path.join(tmp, f"L_{n}_{noise}_{key}.npy")
+                lret[key] = run_worker(script, {**base, "tool": "lretjax", "epsilon": 0.0, kind: value,
+                                                "max_rank": a.max_rank, "save_L": Ls[key]},
+                                       a.timeout, a.mem_gb)
             peers = {}
             for peer in a.peers:
                 if (peer, noise) in skip:
@@ -368,8 +382,8 @@ def _run_groups(a, script, skip, tmp, rec_rows, dump) -> None:
                                          a.timeout, a.mem_gb)
                 if peers[peer]["status"] in ("timeout", "memory"):
                     skip[peer, noise] = peers[peer]["status"]
-            for eps in a.epsilons:
-                row = _row(n, a.depth, noise, eps, lret[str(eps)], peers)
+            for kind, value in settings(a):
+                row = _row(n, a.depth, noise, kind, value, lret[setting_key(kind, value)], peers)
                 rec_rows.append(row)
                 _print_row(row, a.peers)
             dump()
@@ -378,20 +392,31 @@ def _run_groups(a, script, skip, tmp, rec_rows, dump) -> None:
                     os.unlink(path)
 
 
-def _row(n, depth, noise, eps, lr: dict, peers: dict) -> dict:
+def settings(a) -> list[tuple[str, float]]:
+    """lretjax's rows of one group: per-channel epsilons, then total tolerances."""
+    return [("epsilon", e) for e in a.epsilons] + [("tolerance", t) for t in a.tolerances]
+
+
+def setting_key(kind: str, value: float) -> str:
+    return str(value) if kind == "epsilon" else f"tol{value}"
+
+
+def _row(n, depth, noise, kind, value, lr: dict, peers: dict) -> dict:
+    key = setting_key(kind, value)
     ok = {k: v for k, v in peers.items() if v.get("status") == "ok"}
     fastest = min(ok, key=lambda k: ok[k]["seconds"]) if ok else None
-    dist = ok[fastest].get("distortion", {}).get(str(eps), {}) if fastest else {}
-    fids = [v["distortion"][str(eps)]["fidelity"] for v in ok.values()
-            if str(eps) in v.get("distortion", {})]
+    dist = ok[fastest].get("distortion", {}).get(key, {}) if fastest else {}
+    fids = [v["distortion"][key]["fidelity"] for v in ok.values()
+            if "fidelity" in v.get("distortion", {}).get(key, {})]
     channel, p = NOISES[noise]
     lr_ok = lr.get("status") == "ok"
     row = {
-        "n": n, "depth": depth, "noise": noise, "channel": channel, "p": p, "epsilon": eps,
+        "n": n, "depth": depth, "noise": noise, "channel": channel, "p": p,
+        "epsilon": value if kind == "epsilon" else None, "tolerance": value if kind == "tolerance" else None,
         "ops": lr.get("ops"),
         "lretjax": {k: lr.get(k) for k in ("status", "seconds", "first_seconds", "peak_mb",
-                                            "baseline_mb", "rank", "discarded", "error_tail")
-                    if k in lr},
+                                            "baseline_mb", "rank", "discarded", "representation",
+                                            "error_tail") if k in lr},
         "peers": {k: {f: v.get(f) for f in ("status", "seconds", "first_seconds", "peak_mb",
                                             "baseline_mb", "error_tail") if f in v}
                   for k, v in peers.items()},
@@ -400,6 +425,9 @@ def _row(n, depth, noise, eps, lr: dict, peers: dict) -> dict:
         # the least trace distance any state of lretjax's rank could have (rho's spectral tail)
         "trace_distance_floor": dist.get("trace_distance_floor"),
         "fidelity": dist.get("fidelity"),
+        # the rank used over the least rank any state needs for the trace distance reached
+        "rank_over_floor": (lr["rank"] / max(dist["floor_rank_for_reached"], 1))
+        if lr_ok and "floor_rank_for_reached" in dist and lr.get("representation") != "dense" else None,
         # the least rank at which any low-rank state reaches each trace distance
         "min_rank_for_trace_distance": ok[fastest].get("min_rank_for_trace_distance") if fastest else None,
         # how far the exact peers disagree about lretjax's fidelity: a convention check
@@ -426,7 +454,7 @@ def _cell(v: dict) -> str:
 
 def header(peers) -> str:
     return (f"{'n':>3} {'noise':>8} {'eps':>7} {'rank':>5} {'discarded':>9} {'tr.dist':>9} {'floor':>9} "
-            f"{'fidelity':>9} "
+            f"{'fidelity':>9} {'rank/fl':>7} "
             f"{'lret s':>8} {'lret MB':>7} " + " ".join(f"{p[:10]:>10}" for p in peers)
             + f" {'speedup':>8}")
 
@@ -434,10 +462,14 @@ def header(peers) -> str:
 def _print_row(r, peers) -> None:
     lr = r["lretjax"]
     lret_s = f"{lr['seconds']:>8.3f}" if lr.get("status") == "ok" else f"{lr.get('status'):>8}"
-    print(f"{r['n']:>3} {r['noise']:>8} {r['epsilon']:>7.0e} {_fmt(lr.get('rank'), '>5')} "
+    setting = f"{r['epsilon']:>7.0e}" if r["epsilon"] is not None else f"t{r['tolerance']:>6.0e}"
+    if lr.get("representation") == "dense":
+        setting += " (dense)"
+    print(f"{r['n']:>3} {r['noise']:>8} {setting} {_fmt(lr.get('rank'), '>5')} "
           f"{_fmt(lr.get('discarded'), '>9.2e')} {_fmt(r['trace_distance'], '>9.2e')} "
           f"{_fmt(r['trace_distance_floor'], '>9.2e')} "
-          f"{_fmt(r['fidelity'], '>9.6f')} {lret_s} {_fmt(lr.get('peak_mb'), '>7.0f')} "
+          f"{_fmt(r['fidelity'], '>9.6f')} {_fmt(r['rank_over_floor'], '>7.2f')} {lret_s} "
+          f"{_fmt(lr.get('peak_mb'), '>7.0f')} "
           + " ".join(_cell(r["peers"].get(p, {})) for p in peers)
           + f" {_fmt(r['speedup_vs_fastest_exact'], '>8.1f')}", flush=True)
 
@@ -457,8 +489,11 @@ def parse(argv):
     ap.add_argument("--sizes", type=int, nargs="+")
     ap.add_argument("--depth", type=int, default=None)
     ap.add_argument("--noises", nargs="+", choices=list(NOISES), default=None)
-    ap.add_argument("--epsilons", type=float, nargs="+", default=None,
+    ap.add_argument("--epsilons", type=float, nargs="*", default=None,
                     help="per-channel truncation thresholds (default 1e-3 1e-4 1e-5; quick 1e-4 1e-5)")
+    ap.add_argument("--tolerances", type=float, nargs="+", default=[],
+                    help="total budgets (simulate(tolerance=)), uncapped rank; the engine may go on "
+                         "with rho itself where that is cheaper")
     ap.add_argument("--peers", nargs="+", choices=PEERS, default=None)
     ap.add_argument("--max-rank", type=int, default=None, help="default 512 (--quick: 256)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per case (subprocess)")
@@ -482,7 +517,8 @@ def parse(argv):
     a.depth = a.depth or depth
     a.noises = a.noises or noises
     a.timeout = a.timeout or timeout
-    a.epsilons = a.epsilons or eps
+    if a.epsilons is None:  # the defaults, unless only tolerances were asked for
+        a.epsilons = [] if a.tolerances else eps
     # --quick keeps the whole run_all under 10 minutes: at n = 10 the dep1e-2 and ad1e-2 cases
     # reach any cap, and a 512 cap's (4 x 512)^2 eigensolves took 20-47 s per case.
     a.max_rank = a.max_rank or (256 if a.quick else 512)

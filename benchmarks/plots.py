@@ -56,7 +56,7 @@ def density_matrix_plots(path: Path) -> list[Path]:
     fig, axes = plt.subplots(1, len(noises), figsize=(5 * len(noises), 4), squeeze=False)
     for ax, noise in zip(axes[0], noises, strict=False):
         sel = [r for r in rows if r["noise"] == noise]
-        for eps in sorted({r["epsilon"] for r in sel}):
+        for eps in sorted({r["epsilon"] for r in sel if r.get("epsilon") is not None}):
             pts = [(r["n"], r["lretjax"]["seconds"]) for r in sel
                    if r["epsilon"] == eps and r["lretjax"].get("status") == "ok"]
             if pts:
