@@ -155,7 +155,7 @@ def simulate(
     settings = Settings(int(max_rank), 0, checks=checks, check_all=traced, renormalize=renormalize,
                         record=bool(record), remat=bool(remat),
                         tolerance=max(schedule.num_channels, 1) if tolerance is not None else 0,
-                        chunks=chunks)
+                        chunks=chunks, orthogonal=state.L.shape[-1] == 1)
     carry = start_carry(state.L, state.discarded, state.rank,
                         channels=schedule.num_channels if record else 0)
     real = jnp.finfo(state.L.dtype).dtype

@@ -123,3 +123,42 @@ def test_round_off_eigenvalues_do_not_spend_the_epsilon_budget():
     keep, wanted, rank = keep_mask(lam, 300, 1e-4, roundoff=True)
     np.testing.assert_array_equal(np.asarray(keep)[:6], [True, True, True, False, False, False])
     assert int(np.sum(np.asarray(keep))) == 297 and int(wanted) == 3 and int(rank) == 3
+
+
+@pytest.mark.parametrize("wire", [0, 2, 4])
+@pytest.mark.parametrize("r", [1, 3, 6])
+def test_orthogonal_block_equals_the_full_gram(wire, r):
+    """On a factor with orthogonal columns (what every truncation leaves), the half-product Gram
+    block of a one-wire channel equals S^dagger S computed from the stacked factor itself."""
+    from lretjax.ops.channel import channel_gram
+
+    rng = np.random.default_rng(10 * wire + r)
+    Q, _ = np.linalg.qr(_factor(rng, N, r))
+    L = Q * rng.uniform(0.1, 1.0, size=r)  # orthogonal, unequal norms
+    kraus = dense.random_kraus(rng, 2, 4)
+    S = np.concatenate([dense.embed(k, (wire,), N) @ L for k in kraus], axis=1)
+    Lw = wires_last(jnp.asarray(L), (wire,), N)
+    got = channel_gram(Lw, jnp.asarray(kraus), orthogonal=True)
+    np.testing.assert_allclose(np.asarray(got), S.conj().T @ S, atol=1e-12)
+    # and it is a different function off that set: the flag is a promise about L, not a no-op
+    skew = jnp.asarray(_factor(rng, N, r))
+    Lw = wires_last(skew, (wire,), N)
+    if r > 1:
+        assert not np.allclose(channel_gram(Lw, kraus, orthogonal=True), channel_gram(Lw, kraus))
+
+
+def test_simulate_from_a_wide_initial_factor_uses_the_full_gram():
+    """A caller's factor with non-orthogonal columns takes the full Gram block, so the result
+    still equals the dense channel."""
+    import lretjax as lj
+
+    rng = np.random.default_rng(5)
+    L = _factor(rng, 3, 3)
+    L /= np.linalg.norm(L)
+    c = lj.Circuit(3).h(0).cx(0, 1).add("depolarizing", [1], 0.2).add("amplitude_damping", [0], 0.3)
+    st = lj.simulate(c, initial_state=jnp.asarray(L), max_rank=8)
+    want = L @ L.conj().T
+    for op in c.ops:
+        kraus = np.asarray(op.kraus())
+        want = sum(dense.embed(k, op.wires, 3) @ want @ dense.embed(k, op.wires, 3).conj().T for k in kraus)
+    np.testing.assert_allclose(np.asarray(lj.to_density_matrix(st)), want, atol=1e-10)

@@ -128,6 +128,9 @@ class Settings:
       chunks: for factors that fill the device (``resources.plan_chunks``): every step updates L
         in place, this many row blocks at a time (``inplace.py``), holding about one copy of L
         where the whole step holds two to four. Needs static wires on one device.
+      orthogonal: L's columns are orthogonal on entry (a single column, as from |0...0> or a state
+        vector); every truncation keeps them so and gates preserve them, so a one-wire channel
+        forms half its Gram block (``ops.channel.orthogonal_block``).
     """
 
     max_rank: int
@@ -143,6 +146,7 @@ class Settings:
     keep_eig: bool = False
     reuse_eig: bool = False
     chunks: int = 1
+    orthogonal: bool = False
 
 
 def check_settings(max_rank, epsilon, tolerance=None) -> None:
@@ -332,7 +336,7 @@ def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll,
                 G = gram_of_stack(M if psum is None else psum(M), kraus)
             else:
                 Lw = last(sub, at, L)
-                G = channel_gram(Lw, kraus, psum)
+                G = channel_gram(Lw, kraus, psum, orthogonal=settings.orthogonal)
             if settings.tolerance:
                 eps = eps / jnp.maximum(jnp.real(jnp.trace(G)), jnp.finfo(eps.dtype).tiny)
             if eig is not None:  # the slot is padded to the widest channel's Gram matrix

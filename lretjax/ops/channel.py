@@ -12,6 +12,12 @@ so the Gram matrix costs one (d r)^2 product over 2^(n-k) rows instead of an (m 
 kept factor one (d r) x (d k) product, and S is never held in memory: a channel needs L, Lw and the
 new factor rather than m + 1 copies of L. The eigenproblem is unchanged (G is exactly S^dagger S),
 so results equal ``truncate(apply_channel(...))`` to round-off.
+
+After every truncation L = S V has orthogonal columns (L^dagger L = V^dagger G V is diagonal), and
+gates keep them so. For a one-wire channel M = [[A, B], [B^dagger, D]] then has A + D diagonal,
+so ``orthogonal_block`` forms only A = L_0^dagger L_0 and B = L_0^dagger L_1 and takes D's
+off-diagonal from -A and its diagonal from L_1's column norms: half the products of the Gram
+block, equal to it up to the round-off by which L's columns fail to be orthogonal.
 """
 
 from __future__ import annotations
@@ -50,11 +56,27 @@ def wires_back(Lw: Array, wires: Sequence[int], num_wires: int) -> Array:
     return jnp.transpose(t, inverse).reshape(2**num_wires, c)
 
 
+def orthogonal_block(Lw: Complex[Array, "rows 2r"]) -> Complex[Array, "2r 2r"]:
+    """M = Lw^dagger Lw for a one-wire channel on an L whose columns are orthogonal (module
+    docstring): two of the four r x r products, D from -A off the diagonal and L_1's column norms
+    on it. Linear in the rows' contributions, so shards may sum it like ``gram``."""
+    r = Lw.shape[-1] // 2
+    L0, L1 = Lw[:, :r], Lw[:, r:]
+    A = jnp.matmul(L0.conj().T, L0, precision=_HIGHEST)
+    B = jnp.matmul(L0.conj().T, L1, precision=_HIGHEST)
+    norms = jnp.sum(jnp.abs(L1) ** 2, axis=0).astype(Lw.dtype)
+    D = jnp.diag(norms + jnp.diagonal(A)) - A
+    return jnp.block([[A, B], [B.conj().T, D]])
+
+
 def channel_gram(
-    Lw: Array, kraus: Complex[Array, "m d d"], psum: Callable[[Array], Array] | None = None
+    Lw: Array, kraus: Complex[Array, "m d d"], psum: Callable[[Array], Array] | None = None, *,
+    orthogonal: bool = False,
 ) -> Complex[Array, "mr mr"]:
-    """G = S^dagger S of the stacked factor, from Lw; ``psum`` sums the block over row shards."""
-    M = gram(Lw)
+    """G = S^dagger S of the stacked factor, from Lw; ``psum`` sums the block over row shards.
+    ``orthogonal``: L's columns are orthogonal, so a one-wire channel's block needs half the
+    products (``orthogonal_block``)."""
+    M = orthogonal_block(Lw) if orthogonal and kraus.shape[-1] == 2 else gram(Lw)
     if psum is not None:
         M = psum(M)
     return gram_of_stack(M, kraus)
