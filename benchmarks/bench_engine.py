@@ -20,7 +20,9 @@ Parts (each case in a fresh subprocess, so "cold" is what a new process pays):
 - ``widths``: the eager widths, the paper family at n = 14, depth 8, depolarizing 1e-3 after
   every gate, epsilon 1e-4, max_rank 512 (float32): first call and warm with the eager width
   grid (``engine.loop.grid_width``) against the policy it replaced (powers of two with a
-  doubling of headroom), each in a fresh process, with the widths each run compiled.
+  doubling of headroom), each in a fresh process, with the widths each run compiled; and the
+  grid with every channel's whole Gram block against the half block of an orthogonal factor
+  (``ops.channel.orthogonal_block``).
 - ``gpu``: the paper family at depth 10 on one GPU at (n, r) = (16, 64), (20, 64), (24, 16):
   eager warm, jitted warm, eager cold (fresh process), with one copy pass of L measured in the
   same process.
@@ -217,6 +219,10 @@ def worker_widths(spec: dict) -> dict:
 
     if spec["policy"] == "powers of two":  # the policy the grid replaced
         loop.GRID_STEPS, loop.HEADROOM = 1, 2.0
+    if spec.get("full_gram"):  # every channel forms its whole Gram block (as before orthogonal_block)
+        from lretjax.ops import channel
+
+        channel.orthogonal_block = channel.gram
     widths = []
     segment = loop._segment
 
@@ -235,7 +241,8 @@ def worker_widths(spec: dict) -> dict:
         return state
 
     first, warm, state = first_and_warm(job, repeats=2)
-    return {"policy": spec["policy"], "n": n, "ops": len(circuit.ops), "first_s": first, "warm_s": warm,
+    policy = spec["policy"] + (", full Gram" if spec.get("full_gram") else "")
+    return {"policy": policy, "n": n, "ops": len(circuit.ops), "first_s": first, "warm_s": warm,
             "rank": int(state.rank), "width": int(state.L.shape[1]), "widths": list(widths),
             "discarded": float(state.discarded)}
 
@@ -328,10 +335,12 @@ def part_sharded() -> dict:
 
 
 def part_widths() -> dict:
-    rows = [run({"kind": "widths", "n": 14, "policy": p}, env={"JAX_PLATFORMS": "cpu"})
-            for p in ("grid", "powers of two")]
-    return {"rows": rows, "warm_speedup": rows[1]["warm_s"] / rows[0]["warm_s"],
-            "first_speedup": rows[1]["first_s"] / rows[0]["first_s"]}
+    cases = [("grid", False), ("grid", True), ("powers of two", True)]
+    rows = [run({"kind": "widths", "n": 14, "policy": p, "full_gram": full}, env={"JAX_PLATFORMS": "cpu"})
+            for p, full in cases]
+    return {"rows": rows, "warm_speedup": rows[2]["warm_s"] / rows[1]["warm_s"],
+            "first_speedup": rows[2]["first_s"] / rows[1]["first_s"],
+            "half_gram_warm_speedup": rows[1]["warm_s"] / rows[0]["warm_s"]}
 
 
 def part_gpu() -> dict:
@@ -376,12 +385,13 @@ def _print(results: dict) -> None:
     if "widths" in results:
         w = results["widths"]
         print("\neager widths, paper family n = 14, depth 8, epsilon 1e-4, seconds")
-        print("  policy           first    warm  rank  width  discarded  widths compiled")
+        print("  policy                      first    warm  rank  width  discarded  widths compiled")
         for row in w["rows"]:
-            print(f"  {row['policy']:14s} {row['first_s']:7.2f} {row['warm_s']:7.2f} {row['rank']:5d} "
+            print(f"  {row['policy']:25s} {row['first_s']:7.2f} {row['warm_s']:7.2f} {row['rank']:5d} "
                   f"{row['width']:6d} {row['discarded']:10.3e}  {row['widths']}")
-        print(f"  grid over powers of two: warm {w['warm_speedup']:.2f}x, "
-              f"first call {w['first_speedup']:.2f}x")
+        print(f"  grid over powers of two (both full Gram): warm {w['warm_speedup']:.2f}x, "
+              f"first call {w['first_speedup']:.2f}x; half Gram block over full: warm "
+              f"{w['half_gram_warm_speedup']:.2f}x")
     if "gpu" in results:
         print("\nGPU, paper family depth 10, epsilon 1e-4")
         print("   n   r   ops  cold s  eager s  jit s  eager/jit  copy pass ms  passes/op")

@@ -62,3 +62,26 @@ def test_tolerance_settings_are_checked():
         simulate(c, tolerance=1.5)
     with pytest.raises(SimulationConfigError, match="tolerance must be a number"):
         expval_fn(Circuit(1).rx(lretjax.Param("t"), 0), "Z", tolerance="small")
+
+
+def test_a_total_budget_pays_for_what_falls_under_the_round_off_floor():
+    """In float32 eigenvalues under 10 machine epsilons of the largest are dropped whatever the
+    budget; with a total tolerance they are charged to it, so the whole drop stays within it."""
+    import jax.numpy as jnp
+
+    from lretjax.ops.truncate import keep_mask
+
+    lam = jnp.asarray([1.0] + [1e-3] * 5 + [5e-5, 5e-5] + [1e-7] * 1000, jnp.float32)  # 1e-4 under
+    budget = 1.4e-4 / float(jnp.sum(lam))  # as a fraction of the trace
+    for spend, kept_small in ((False, 0), (True, 2)):
+        keep, _, _ = keep_mask(lam, lam.shape[0], budget, spend_floor=spend)
+        assert int(jnp.sum(keep[6:8])) == kept_small
+        dropped = float(jnp.sum(jnp.where(keep, 0.0, lam)))
+        assert (dropped <= 1.4e-4 * (1 + 1e-5)) == spend
+
+
+def test_a_tolerance_the_rank_cap_breaks_is_reported():
+    c = noisy(2)
+    with pytest.warns(RuntimeWarning, match="exceeds tolerance"):
+        state = simulate(c, max_rank=1, tolerance=1e-3, representation="low-rank")
+    assert float(state.discarded) > 1e-3

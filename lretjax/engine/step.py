@@ -323,7 +323,7 @@ def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll,
             S = stacked(sub, at, L, kraus)
             if settings.tolerance:  # eps is this channel's share of the budget, in weight
                 eps = eps / jnp.maximum(sq_norm(S), jnp.finfo(eps.dtype).tiny)
-            t = truncate(S, k, eps, roundoff=_roundoff(settings, L))
+            t = truncate(S, k, eps, roundoff=_roundoff(settings, L), spend_floor=bool(settings.tolerance))
             new, d, r, wanted, trace = widen(t.L), t.discarded, t.rank, t.wanted, sq_norm(S)
             factor = None
             if settings.adjoint:  # new = U_k sqrt(lam_k) = S V with V = S^dagger U_k / sqrt(lam_k)
@@ -341,7 +341,8 @@ def _channel_branch(br: ChannelBranch, nl: int, stack, settings: Settings, coll,
                 eps = eps / jnp.maximum(jnp.real(jnp.trace(G)), jnp.finfo(eps.dtype).tiny)
             if eig is not None:  # the slot is padded to the widest channel's Gram matrix
                 eig = (eig[0][: G.shape[0]], eig[1][: G.shape[0], : G.shape[0]])
-            sel = select(G, k, eps, roundoff=_roundoff(settings, L), eig=eig)
+            sel = select(G, k, eps, roundoff=_roundoff(settings, L), eig=eig,
+                         spend_floor=bool(settings.tolerance))
             d, r, wanted, trace = sel.discarded, sel.rank, sel.wanted, jnp.real(jnp.trace(G))
             V = widen(sel.vectors)
             vectors = V if settings.adjoint else None
