@@ -284,7 +284,7 @@ def distortion(rho, L_path: str, spectrum=None) -> dict:
     import numpy as np
 
     L = np.load(L_path).astype(np.complex128)
-    if L.shape == rho.shape:  # lretjax went on with rho itself (``representation``): nothing dropped since
+    if os.path.exists(L_path + ".rho"):  # lretjax went on with rho itself (``representation``)
         out = {"trace_distance": float(0.5 * np.sum(np.abs(eigvalsh_inplace(rho - L))))}
         if spectrum is not None:
             out["floor_rank_for_reached"] = min_rank_for(spectrum, out["trace_distance"])
@@ -328,6 +328,8 @@ def worker(spec: dict) -> None:
         state = timed_runs(run, spec["rerun_below"], spec["repeats"], rec, compiled=True)
         dense = state.L is None
         np.save(spec["save_L"], np.asarray(state.rho if dense else state.L))
+        if dense:  # a factor may be square too: the peer tells rho from L by this marker
+            Path(spec["save_L"] + ".rho").touch()
         rec(rank=int(state.rank), discarded=float(state.discarded), representation=state.representation,
             status="ok")
         return
@@ -388,8 +390,9 @@ def _run_groups(a, script, skip, tmp, rec_rows, dump) -> None:
                 _print_row(row, a.peers)
             dump()
             for path in Ls.values():
-                if os.path.exists(path):
-                    os.unlink(path)
+                for f in (path, path + ".rho"):
+                    if os.path.exists(f):
+                        os.unlink(f)
 
 
 def settings(a) -> list[tuple[str, float]]:
