@@ -194,7 +194,7 @@ def _segment(*args, donate: bool = False, optimized: bool = False, **kwargs):
 # Eager widths of large factors lie on a grid of four steps per octave above 16 (20, 24, 28, 32,
 # 40, 48, ...): a channel's eigensolve costs (m w)^3 and its Gram block and factor 2^n w^2
 # whatever the rank, so powers of two with a doubling of headroom made a rank of 78 pay for 256
-# columns, 30x the eigensolve (n = 14: 25 s warm, against 7.7 s on the grid; docs/engine.md).
+# columns, 30x the eigensolve (n = 14: 23.0 s warm, against 7.2 s on the grid; docs/engine.md).
 # Each grid point is a multiple of a quarter of its octave (aligned for the GPU's tiles).
 GRID_STEPS = 4
 # A widened L on the grid leaves this much room above the rank the channel asked for: ranks in
