@@ -23,6 +23,11 @@ Parts (each case in a fresh subprocess, so "cold" is what a new process pays):
   doubling of headroom), each in a fresh process, with the widths each run compiled; and the
   grid with every channel's whole Gram block against the half block of an orthogonal factor
   (``ops.channel.orthogonal_block``).
+- ``dense``: the dense representation from the start, the paper family at n = 12, depth 8,
+  depolarizing 1e-3 (complex64): first call and warm with the low-rank path's quick-compile
+  options (``engine.loop.CPU_COMPILER_OPTIONS``) and with XLA's defaults (what dense segments
+  use), each in a fresh process, and Aer's density-matrix method (single precision) on the same
+  circuit in the same run.
 - ``gpu``: the paper family at depth 10 on one GPU at (n, r) = (16, 64), (20, 64), (24, 16):
   eager warm, jitted warm, eager cold (fresh process), with one copy pass of L measured in the
   same process.
@@ -247,7 +252,37 @@ def worker_widths(spec: dict) -> dict:
             "discarded": float(state.discarded)}
 
 
-WORKERS = {"readme": worker_readme, "widths": worker_widths, "aer": worker_aer, "grad": worker_grad,
+def _dense_circuit():
+    sys.path.insert(0, str(HERE))
+    from families import lret_paper_circuit, with_gate_noise
+
+    return with_gate_noise(lret_paper_circuit(12, 8, seed=12), "depolarizing", 1e-3)
+
+
+def worker_dense(spec: dict) -> dict:
+    import jax
+
+    import lretjax as lj
+    from lretjax.engine import loop
+
+    if spec["options"] == "quick-compile":  # what dense segments used before
+        loop._segment_other = loop._segment_cpu
+    circuit = _dense_circuit()
+    first, warm, _ = first_and_warm(
+        lambda: jax.block_until_ready(lj.simulate(circuit, representation="dense").rho), repeats=1)
+    return {"options": spec["options"], "first_s": first, "warm_s": warm}
+
+
+def worker_dense_aer(spec: dict) -> dict:
+    from bench_vs_density_matrix import peer_density_matrix
+
+    run_aer, _ = peer_density_matrix("aer", _dense_circuit(), os.cpu_count(), single=True)
+    first, warm, _ = first_and_warm(run_aer, repeats=1)
+    return {"options": "Aer", "first_s": first, "warm_s": warm}
+
+
+WORKERS = {"readme": worker_readme, "widths": worker_widths, "dense": worker_dense,
+           "dense_aer": worker_dense_aer, "aer": worker_aer, "grad": worker_grad,
            "sharded": worker_sharded, "gpu": worker_gpu}
 
 
@@ -343,6 +378,13 @@ def part_widths() -> dict:
             "half_gram_warm_speedup": rows[1]["warm_s"] / rows[0]["warm_s"]}
 
 
+def part_dense() -> dict:
+    env = {"JAX_PLATFORMS": "cpu"}
+    rows = [run({"kind": "dense", "options": o}, env=env) for o in ("XLA defaults", "quick-compile")]
+    aer = run({"kind": "dense_aer"}, env=env)
+    return {"rows": rows + [aer], "over_aer_warm": rows[0]["warm_s"] / aer["warm_s"]}
+
+
 def part_gpu() -> dict:
     rows = [run({"kind": "gpu", "n": n, "r": r}) for n, r in ((16, 64), (20, 64), (24, 16))]
     return {"rows": rows, "goals": {"eager_over_jit": 1.5, "cold_s": 10.0}}
@@ -392,6 +434,11 @@ def _print(results: dict) -> None:
         print(f"  grid over powers of two (both full Gram): warm {w['warm_speedup']:.2f}x, "
               f"first call {w['first_speedup']:.2f}x; half Gram block over full: warm "
               f"{w['half_gram_warm_speedup']:.2f}x")
+    if "dense" in results:
+        print("\ndense representation, paper family n = 12, depth 8, complex64, seconds")
+        for row in results["dense"]["rows"]:
+            print(f"  {row['options']:15s} first {row['first_s']:7.2f}  warm {row['warm_s']:7.2f}")
+        print(f"  lretjax (XLA defaults) / Aer, warm: {results['dense']['over_aer_warm']:.2f}")
     if "gpu" in results:
         print("\nGPU, paper family depth 10, epsilon 1e-4")
         print("   n   r   ops  cold s  eager s  jit s  eager/jit  copy pass ms  passes/op")
@@ -403,7 +450,7 @@ def _print(results: dict) -> None:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", nargs="+", choices=("readme", "grad", "sharded", "widths", "gpu"))
+    ap.add_argument("--parts", nargs="+", choices=("readme", "grad", "sharded", "widths", "dense", "gpu"))
     ap.add_argument("--grad-max-rank", type=int, default=16)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--out", help="JSON path (default benchmarks/results/engine_<machine>.json)")
@@ -422,7 +469,8 @@ def main(argv=None) -> dict:
     results: dict = {"meta": meta}
     for part in parts:
         results[part] = {"readme": part_readme, "sharded": part_sharded, "gpu": part_gpu,
-                         "widths": part_widths, "grad": lambda: part_grad(a.grad_max_rank)}[part]()
+                         "widths": part_widths, "dense": part_dense,
+                         "grad": lambda: part_grad(a.grad_max_rank)}[part]()
         _print({part: results[part]})
     meta["loadavg_end"] = list(os.getloadavg())
     tag = jax.devices()[0].device_kind.replace(" ", "_") if gpu else (platform.node() or "machine")
