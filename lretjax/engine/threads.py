@@ -13,6 +13,8 @@ eigenproblems are small runs LAPACK on one thread and leaves the cores to XLA:
 | paper family n = 14, epsilon 1e-4, max_rank 128 | 4.98 s           | 3.12 s |
 | n = 14, epsilon 1e-5, width 192 (Gram 768)      | 44.3 s           | 43.4 s |
 
+(Measured with ``OPENBLAS_NUM_THREADS``; through this module the first row took 2.3-2.9 s on the
+same, noisy, VM, and 2.61 s in ``benchmarks/bench_vs_density_matrix.py``'s n = 14 run.)
 A large eigensolve alone is faster on both threads (2048 x 2048: 2.1 s against 4.9 s), so
 wider segments keep the process's setting. The limit holds only while the segment runs
 (``threadpoolctl`` restores it), and the caller's BLAS is untouched outside ``simulate``.
