@@ -32,7 +32,7 @@ import numpy as np
 from ..ops.eigh import EIGH_NAME
 from .schedule import Program, Schedule, Tables
 from .step import Carry, Settings, make_step, vary, varying_axes
-from .threads import lapack_threads
+from .threads import lapack_limit
 
 # Traced segments of at most this many steps are unrolled (each branch called directly, no
 # switch): a short circuit, or the short segments of the growth phase, then compiles only the
@@ -327,7 +327,7 @@ def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, pla
         return carry._replace(halt=jnp.asarray(start, jnp.int32))
     lean = settings.chunks > 1
     kraus = int(max(schedule.kraus_count.max(initial=1), 1))
-    platform = next(iter(carry.L.devices())).platform
+    lapack = lapack_limit(next(iter(carry.L.devices())).platform)
     i, good = start, (start, None if lean else carry, width)
     while i < total:
         end = next(s for s in stops if s > i)
@@ -337,7 +337,7 @@ def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, pla
         L = placement.resize(carry.L, width)
         # The caller's L (same width, first segment) stays the caller's; every later one is ours.
         donate = lean and (L is not carry.L or i > start)
-        with lapack_threads(min(kraus * width, dim), platform):
+        with lapack(min(kraus * width, dim)):
             carry = run(carry._replace(L=L), schedule.tables, eps, trace0, np.int32(i), np.int32(end),
                         donate=donate)
             del L

@@ -23,17 +23,30 @@ wider segments keep the process's setting. The limit holds only while the segmen
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 # Largest eigenproblem (Kraus count x width) run with one LAPACK thread: at 768 the two measured
 # the same (table above); above it LAPACK's own threading starts to pay.
 ONE_THREAD_MAX = 768
 
 
-def lapack_threads(eig_size: int, platform: str) -> contextlib.AbstractContextManager:
-    """A context in which a segment whose largest eigenproblem is ``eig_size`` runs: one LAPACK
-    thread on the CPU when that is small, otherwise no change."""
-    if platform != "cpu" or eig_size > ONE_THREAD_MAX:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+def lapack_limit(platform: str) -> Callable[[int], contextlib.AbstractContextManager]:
+    """For one eager run: ``limit(eig_size)`` is the context a segment whose largest eigenproblem
+    has ``eig_size`` rows runs in (one LAPACK thread on the CPU when that is small, else no
+    change). The loaded libraries are found once per run, after SciPy's LAPACK is loaded: XLA:CPU
+    loads it only when it first compiles an eigensolve, so a limit set before then would miss
+    the library the run's eigensolves use (a fresh process's first run)."""
+    if platform != "cpu":
+        return lambda eig_size: contextlib.nullcontext()
+    import scipy.linalg.cython_lapack  # noqa: F401  (the LAPACK XLA:CPU calls; a JAX dependency)
+
+    controller = ThreadpoolController()
+
+    def limit(eig_size: int) -> contextlib.AbstractContextManager:
+        if eig_size > ONE_THREAD_MAX:
+            return contextlib.nullcontext()
+        return controller.limit(limits=1, user_api="blas")
+
+    return limit
