@@ -28,6 +28,10 @@ Parts (each case in a fresh subprocess, so "cold" is what a new process pays):
   options (``engine.loop.CPU_COMPILER_OPTIONS``) and with XLA's defaults (what dense segments
   use), each in a fresh process, and Aer's density-matrix method (single precision) on the same
   circuit in the same run.
+- ``threads``: the eager one-thread LAPACK limit (``engine.threads``) on and off, on the paper
+  family at n = 12 (epsilon 1e-4) and n = 14 (tolerance 2e-2), and a jitted ``expval_fn``
+  forward and backprop gradient (12 wires, depth 6, max_rank 32) with ``OPENBLAS_NUM_THREADS=1``
+  and without, each in a fresh process (first call and warm), beside Aer on the n = 12 circuit.
 - ``gpu``: the paper family at depth 10 on one GPU at (n, r) = (16, 64), (20, 64), (24, 16):
   eager warm, jitted warm, eager cold (fresh process), with one copy pass of L measured in the
   same process.
@@ -38,6 +42,7 @@ Writes benchmarks/results/engine_<machine>.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -252,11 +257,13 @@ def worker_widths(spec: dict) -> dict:
             "discarded": float(state.discarded)}
 
 
-def _dense_circuit():
+def _paper_circuit(n: int = 12, depth: int = 8, symbolic: bool = False):
+    """The paper family with depolarizing 1e-3 after every gate, seeded as the density-matrix
+    benchmark seeds it (seed = n)."""
     sys.path.insert(0, str(HERE))
     from families import lret_paper_circuit, with_gate_noise
 
-    return with_gate_noise(lret_paper_circuit(12, 8, seed=12), "depolarizing", 1e-3)
+    return with_gate_noise(lret_paper_circuit(n, depth, seed=n, symbolic=symbolic), "depolarizing", 1e-3)
 
 
 def worker_dense(spec: dict) -> dict:
@@ -267,7 +274,7 @@ def worker_dense(spec: dict) -> dict:
 
     if spec["options"] == "quick-compile":  # what dense segments used before
         loop._segment_other = loop._segment_cpu
-    circuit = _dense_circuit()
+    circuit = _paper_circuit()
     first, warm, _ = first_and_warm(
         lambda: jax.block_until_ready(lj.simulate(circuit, representation="dense").rho), repeats=1)
     return {"options": spec["options"], "first_s": first, "warm_s": warm}
@@ -276,12 +283,48 @@ def worker_dense(spec: dict) -> dict:
 def worker_dense_aer(spec: dict) -> dict:
     from bench_vs_density_matrix import peer_density_matrix
 
-    run_aer, _ = peer_density_matrix("aer", _dense_circuit(), os.cpu_count(), single=True)
+    run_aer, _ = peer_density_matrix("aer", _paper_circuit(), os.cpu_count(), single=True)
     first, warm, _ = first_and_warm(run_aer, repeats=1)
     return {"options": "Aer", "first_s": first, "warm_s": warm}
 
 
-WORKERS = {"readme": worker_readme, "widths": worker_widths, "dense": worker_dense,
+THREAD_CASES = {"eager n=12 epsilon 1e-4": dict(n=12, epsilon=1e-4, max_rank=512),
+                "eager n=14 tolerance 2e-2": dict(n=14, tolerance=2e-2, max_rank=2**14)}
+
+
+def worker_threads(spec: dict) -> dict:
+    """One case with the eager LAPACK limit on or off (off: the limit is a no-op), or a jitted
+    ``expval_fn`` forward and backprop value-and-gradient (its thread count is the process's)."""
+    import jax
+
+    import lretjax as lj
+    from lretjax.engine import loop
+
+    if not spec["limit"]:
+        loop.lapack_limit = lambda platform: (lambda eig_size: contextlib.nullcontext())
+    if spec["case"] in THREAD_CASES:
+        kw = dict(THREAD_CASES[spec["case"]])
+        circuit = _paper_circuit(kw.pop("n"))
+        first, warm, _ = first_and_warm(lambda: jax.block_until_ready(lj.simulate(circuit, **kw).L),
+                                        repeats=2)
+        return {"case": spec["case"], "limit": spec["limit"], "first_s": first, "warm_s": warm}
+    import jax.numpy as jnp
+
+    from lretjax.grad import expval_fn
+
+    sys.path.insert(0, str(HERE))
+    from families import paper_angles
+
+    f = expval_fn(_paper_circuit(12, 6, symbolic=True), "Z0 Z1", max_rank=32, epsilon=1e-5)
+    x = jnp.asarray(paper_angles(12, 6, seed=12), jnp.float32)
+    forward, value_grad = jax.jit(f), jax.jit(jax.value_and_grad(f))
+    first, warm, _ = first_and_warm(lambda: jax.block_until_ready(forward(x)), repeats=3)
+    gfirst, gwarm, _ = first_and_warm(lambda: jax.block_until_ready(value_grad(x)), repeats=3)
+    return {"case": spec["case"], "limit": spec["limit"], "first_s": first, "warm_s": warm,
+            "grad_first_s": gfirst, "grad_warm_s": gwarm}
+
+
+WORKERS = {"readme": worker_readme, "widths": worker_widths, "dense": worker_dense, "threads": worker_threads,
            "dense_aer": worker_dense_aer, "aer": worker_aer, "grad": worker_grad,
            "sharded": worker_sharded, "gpu": worker_gpu}
 
@@ -385,6 +428,18 @@ def part_dense() -> dict:
     return {"rows": rows + [aer], "over_aer_warm": rows[0]["warm_s"] / aer["warm_s"]}
 
 
+def part_threads() -> dict:
+    """Eager runs with the LAPACK limit on and off, a jitted gradient with OPENBLAS_NUM_THREADS=1
+    and without, each in a fresh process; Aer on the n = 12 circuit in the same run."""
+    env = {"JAX_PLATFORMS": "cpu"}
+    rows = [run({"kind": "threads", "case": case, "limit": limit}, env=env)
+            for case in THREAD_CASES for limit in (False, True)]
+    rows += [run({"kind": "threads", "case": "jitted expval_fn n=12 depth 6 r=32", "limit": one},
+                 env={**env, **({"OPENBLAS_NUM_THREADS": "1"} if one else {})}) for one in (False, True)]
+    aer = run({"kind": "dense_aer"}, env=env)
+    return {"rows": rows, "aer_n12": aer}
+
+
 def part_gpu() -> dict:
     rows = [run({"kind": "gpu", "n": n, "r": r}) for n, r in ((16, 64), (20, 64), (24, 16))]
     return {"rows": rows, "goals": {"eager_over_jit": 1.5, "cold_s": 10.0}}
@@ -439,6 +494,16 @@ def _print(results: dict) -> None:
         for row in results["dense"]["rows"]:
             print(f"  {row['options']:15s} first {row['first_s']:7.2f}  warm {row['warm_s']:7.2f}")
         print(f"  lretjax (XLA defaults) / Aer, warm: {results['dense']['over_aer_warm']:.2f}")
+    if "threads" in results:
+        t = results["threads"]
+        print("\nLAPACK threads (limit: the eager one-thread limit; jitted: OPENBLAS_NUM_THREADS=1), seconds")
+        for row in t["rows"]:
+            grad = (f"  value+grad first {row['grad_first_s']:6.2f} warm {row['grad_warm_s']:6.2f}"
+                    if "grad_warm_s" in row else "")
+            print(f"  {row['case']:36s} limit {str(row['limit']):5s} first {row['first_s']:6.2f} "
+                  f"warm {row['warm_s']:6.2f}{grad}")
+        aer = t["aer_n12"]
+        print(f"  Aer, the n = 12 circuit: first {aer['first_s']:.2f}  warm {aer['warm_s']:.2f}")
     if "gpu" in results:
         print("\nGPU, paper family depth 10, epsilon 1e-4")
         print("   n   r   ops  cold s  eager s  jit s  eager/jit  copy pass ms  passes/op")
@@ -450,7 +515,8 @@ def _print(results: dict) -> None:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", nargs="+", choices=("readme", "grad", "sharded", "widths", "dense", "gpu"))
+    ap.add_argument("--parts", nargs="+",
+                    choices=("readme", "grad", "sharded", "widths", "dense", "threads", "gpu"))
     ap.add_argument("--grad-max-rank", type=int, default=16)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--out", help="JSON path (default benchmarks/results/engine_<machine>.json)")
@@ -469,7 +535,7 @@ def main(argv=None) -> dict:
     results: dict = {"meta": meta}
     for part in parts:
         results[part] = {"readme": part_readme, "sharded": part_sharded, "gpu": part_gpu,
-                         "widths": part_widths, "dense": part_dense,
+                         "widths": part_widths, "dense": part_dense, "threads": part_threads,
                          "grad": lambda: part_grad(a.grad_max_rank)}[part]()
         _print({part: results[part]})
     meta["loadavg_end"] = list(os.getloadavg())

@@ -4,17 +4,15 @@ XLA:CPU runs a segment's products on its own thread pool and its eigensolves thr
 (the OpenBLAS that SciPy loads). With both pools at full width they fight over the same cores:
 on 2 cores a channel's Gram block and its 192 x 192 eigensolve took 11.3 ms together against
 3.0 + 3.2 ms apart. A small eigensolve gains little from a second thread, so a segment whose
-eigenproblems are small runs LAPACK on one thread and leaves the cores to XLA:
+eigenproblems are small runs LAPACK on one thread and leaves the cores to XLA. In one run, each
+case in a fresh process (``python benchmarks/bench_engine.py --parts threads``,
+``engine_vm_threads.json``, 2-core VM, complex64), first call / warm:
 
-| 2-core VM, complex64, warm                     | LAPACK threads 2 | 1      |
-|------------------------------------------------|------------------|--------|
-| paper family n = 14, tolerance 2e-2 (width 56)  | 3.40 s           | 2.11 s |
-| paper family n = 12, epsilon 1e-4 (width 64)    | 2.07 s           | 1.62 s |
-| paper family n = 14, epsilon 1e-4, max_rank 128 | 4.98 s           | 3.12 s |
-| n = 14, epsilon 1e-5, width 192 (Gram 768)      | 44.3 s           | 43.4 s |
+| paper family, depth 8                 | limit off     | limit on      | Aer (same run) |
+|---------------------------------------|---------------|---------------|----------------|
+| n = 12, epsilon 1e-4                  | 4.51 / 2.02 s | 3.50 / 1.63 s | 26.5 / 24.4 s  |
+| n = 14, tolerance 2e-2                | 7.52 / 3.96 s | 7.00 / 2.88 s |                |
 
-(Measured with ``OPENBLAS_NUM_THREADS``; through this module the first row took 2.3-2.9 s on the
-same, noisy, VM, and 2.61 s in ``benchmarks/bench_vs_density_matrix.py``'s n = 14 run.)
 A large eigensolve alone is faster on both threads (2048 x 2048: 2.1 s against 4.9 s), so
 wider segments keep the process's setting. The limit holds only while the segment runs
 (``threadpoolctl`` restores it), and the caller's BLAS is untouched outside ``simulate``.
@@ -27,8 +25,9 @@ from collections.abc import Callable
 
 from threadpoolctl import ThreadpoolController
 
-# Largest eigenproblem (Kraus count x width) run with one LAPACK thread: at 768 the two measured
-# the same (table above); above it LAPACK's own threading starts to pay.
+# Largest eigenproblem (Kraus count x width) run with one LAPACK thread: at 768 (n = 14, width
+# 192) one thread and two measured the same, 43.4 s against 44.3 s warm (a /tmp script, no
+# peer); above it LAPACK's own threading starts to pay.
 ONE_THREAD_MAX = 768
 
 
