@@ -32,6 +32,8 @@ Parts (each case in a fresh subprocess, so "cold" is what a new process pays):
   family at n = 12 (epsilon 1e-4) and n = 14 (tolerance 2e-2), and a jitted ``expval_fn``
   forward and backprop gradient (12 wires, depth 6, max_rank 32) with ``OPENBLAS_NUM_THREADS=1``
   and without, each in a fresh process (first call and warm), beside Aer on the n = 12 circuit.
+- ``fold``: the same three cases with gates folded into the channels after them and without
+  (``engine.build(fold=)``), each in a fresh process with ``OPENBLAS_NUM_THREADS=1``.
 - ``gpu``: the paper family at depth 10 on one GPU at (n, r) = (16, 64), (20, 64), (24, 16):
   eager warm, jitted warm, eager cold (fresh process), with one copy pass of L measured in the
   same process.
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -302,12 +305,18 @@ def worker_threads(spec: dict) -> dict:
 
     if not spec["limit"]:
         loop.lapack_limit = lambda platform: (lambda eig_size: contextlib.nullcontext())
+    if not spec.get("fold", True):  # every op its own step, as before folding gates into channels
+        import lretjax.simulate
+        from lretjax.engine import build
+
+        lretjax.simulate.build = functools.partial(build, fold=False)
     if spec["case"] in THREAD_CASES:
         kw = dict(THREAD_CASES[spec["case"]])
         circuit = _paper_circuit(kw.pop("n"))
         first, warm, _ = first_and_warm(lambda: jax.block_until_ready(lj.simulate(circuit, **kw).L),
                                         repeats=2)
-        return {"case": spec["case"], "limit": spec["limit"], "first_s": first, "warm_s": warm}
+        return {"case": spec["case"], "limit": spec["limit"], "fold": spec.get("fold", True),
+                "first_s": first, "warm_s": warm}
     import jax.numpy as jnp
 
     from lretjax.grad import expval_fn
@@ -320,8 +329,8 @@ def worker_threads(spec: dict) -> dict:
     forward, value_grad = jax.jit(f), jax.jit(jax.value_and_grad(f))
     first, warm, _ = first_and_warm(lambda: jax.block_until_ready(forward(x)), repeats=3)
     gfirst, gwarm, _ = first_and_warm(lambda: jax.block_until_ready(value_grad(x)), repeats=3)
-    return {"case": spec["case"], "limit": spec["limit"], "first_s": first, "warm_s": warm,
-            "grad_first_s": gfirst, "grad_warm_s": gwarm}
+    return {"case": spec["case"], "limit": spec["limit"], "fold": spec.get("fold", True),
+            "first_s": first, "warm_s": warm, "grad_first_s": gfirst, "grad_warm_s": gwarm}
 
 
 WORKERS = {"readme": worker_readme, "widths": worker_widths, "dense": worker_dense, "threads": worker_threads,
@@ -440,6 +449,15 @@ def part_threads() -> dict:
     return {"rows": rows, "aer_n12": aer}
 
 
+def part_fold() -> dict:
+    """The cases of ``part_threads`` with gates folded into the channels after them and without
+    (``engine.build(fold=)``), each in a fresh process, the LAPACK limit on."""
+    env = {"JAX_PLATFORMS": "cpu", "OPENBLAS_NUM_THREADS": "1"}
+    cases = [*THREAD_CASES, "jitted expval_fn n=12 depth 6 r=32"]
+    return {"rows": [run({"kind": "threads", "case": case, "limit": True, "fold": fold}, env=env)
+                     for case in cases for fold in (False, True)]}
+
+
 def part_gpu() -> dict:
     rows = [run({"kind": "gpu", "n": n, "r": r}) for n, r in ((16, 64), (20, 64), (24, 16))]
     return {"rows": rows, "goals": {"eager_over_jit": 1.5, "cold_s": 10.0}}
@@ -504,6 +522,13 @@ def _print(results: dict) -> None:
                   f"warm {row['warm_s']:6.2f}{grad}")
         aer = t["aer_n12"]
         print(f"  Aer, the n = 12 circuit: first {aer['first_s']:.2f}  warm {aer['warm_s']:.2f}")
+    if "fold" in results:
+        print("\ngates folded into the channels after them (OPENBLAS_NUM_THREADS=1), seconds")
+        for row in results["fold"]["rows"]:
+            grad = (f"  value+grad first {row['grad_first_s']:6.2f} warm {row['grad_warm_s']:6.2f}"
+                    if "grad_warm_s" in row else "")
+            print(f"  {row['case']:36s} fold {str(row['fold']):5s} first {row['first_s']:6.2f} "
+                  f"warm {row['warm_s']:6.2f}{grad}")
     if "gpu" in results:
         print("\nGPU, paper family depth 10, epsilon 1e-4")
         print("   n   r   ops  cold s  eager s  jit s  eager/jit  copy pass ms  passes/op")
@@ -516,7 +541,7 @@ def _print(results: dict) -> None:
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", nargs="+",
-                    choices=("readme", "grad", "sharded", "widths", "dense", "threads", "gpu"))
+                    choices=("readme", "grad", "sharded", "widths", "dense", "threads", "fold", "gpu"))
     ap.add_argument("--grad-max-rank", type=int, default=16)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--out", help="JSON path (default benchmarks/results/engine_<machine>.json)")
@@ -536,7 +561,7 @@ def main(argv=None) -> dict:
     for part in parts:
         results[part] = {"readme": part_readme, "sharded": part_sharded, "gpu": part_gpu,
                          "widths": part_widths, "dense": part_dense, "threads": part_threads,
-                         "grad": lambda: part_grad(a.grad_max_rank)}[part]()
+                         "fold": part_fold, "grad": lambda: part_grad(a.grad_max_rank)}[part]()
         _print({part: results[part]})
     meta["loadavg_end"] = list(os.getloadavg())
     tag = jax.devices()[0].device_kind.replace(" ", "_") if gpu else (platform.node() or "machine")

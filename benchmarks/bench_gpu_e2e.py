@@ -50,9 +50,17 @@ def worker(spec: dict) -> dict:
 
     kind, n, r, depth = spec["kind"], spec["n"], spec["r"], spec["depth"]
     representation = spec.get("representation", "low-rank")
+    if spec.get("no_fold"):  # every op its own step, as before folding, for a comparison in one run
+        import functools
+
+        import lretjax.simulate
+        from lretjax.engine import build
+
+        lretjax.simulate.build = functools.partial(build, fold=False)
     circuit = with_gate_noise(lret_paper_circuit(n, depth), "depolarizing", 1e-3)
     out = {"kind": kind, "n": n, "max_rank": r, "depth": depth, "ops": len(circuit.ops),
-           "device": str(jax.devices()[0]), "mem_fraction": spec.get("mem_fraction"),
+           "device": str(jax.devices()[0]), "fold": not spec.get("no_fold"),
+           "mem_fraction": spec.get("mem_fraction"),
            "bytes_limit_GiB": (jax.devices()[0].memory_stats() or {}).get("bytes_limit", 0) / 2**30}
 
     def run():
@@ -108,6 +116,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--tag", default="", help="suffix of the results file (for a subset of rows)")
     ap.add_argument("--representation", default="low-rank", choices=("low-rank", "auto"),
                     help="auto: let the engine go on with rho where its cost model says rho is cheaper")
+    ap.add_argument("--no-fold", action="store_true",
+                    help="run every op as its own step (no gate folded into the channel after it)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
@@ -127,7 +137,7 @@ def main(argv=None) -> dict:
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
             path = f.name
         spec = {"kind": kind, "n": n, "r": r, "depth": depth, "result": path,
-                "representation": a.representation}
+                "representation": a.representation, "no_fold": a.no_fold}
         env = dict(os.environ)
         if kind == "n28":  # an H100's memory on a bigger card: set the fraction yourself
             env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.97")

@@ -234,7 +234,8 @@ def resume(
     L = jnp.asarray(ck.L)
     every = meta["checkpoint_every"] if checkpoint_every is None else checkpoint_every
     ckpt = _checkpoint_settings(every, directory, False)
-    schedule = build(circuit, dtype=L.dtype)
+    # Checkpoints count steps; before folding (``engine.build``) every op was a step.
+    schedule = build(circuit, dtype=L.dtype, fold=bool(meta.get("fold", False)))
     settings = Settings(int(meta["max_rank"]), 0, checks=health.as_checks(checks, False),
                         renormalize=meta["renormalize"], tolerance=int(meta.get("tolerance_channels", 0)),
                         orthogonal=bool(meta.get("orthogonal", False)))
@@ -319,7 +320,7 @@ def _dense_result(circuit, schedule, carry, step, eps, trace0, *, traced: bool) 
 def _result(carry: Carry, schedule: Schedule, num_wires: int) -> LowRankState:
     history = None
     if carry.history[0].shape[0]:
-        ops = schedule.op_index[schedule.is_channel]
+        ops = schedule.last_op[schedule.is_channel]
         history = History(jnp.asarray(ops, jnp.int32), carry.history[0], carry.history[1])
     return LowRankState(carry.L, carry.discarded, carry.rank, num_wires, history=history)
 
@@ -332,7 +333,7 @@ def _traced_failure(carry: Carry, schedule: Schedule) -> None:
     from jax.experimental import checkify
 
     def report(i: int):
-        index = int(schedule.op_index[i])
+        index = int(schedule.last_op[i])
         where = f"numerical health check failed after {health.describe(index, schedule.ops[index])}: "
 
         def fail(why):
@@ -429,22 +430,26 @@ class _Eager:
 
     def _named(self, failure, eps, trace0):
         """The NumericalError naming the first op that fails its check when rerun op by op."""
-        ops, op_index = self.schedule.ops, self.schedule.op_index
+        ops, op_index = self.schedule.ops, self.schedule.last_op
         found = replay(self.schedule, failure, eps, trace0, self.settings, ONE_DEVICE)
         if found is None:
             last = int(op_index[failure.step])
             what = health.failure_from(failure.why).what
-            first = int(op_index[min(failure.good_step, len(op_index) - 1)])
+            first = int(self.schedule.op_index[min(failure.good_step, len(op_index) - 1)])
             return health.Failure(f"{what} (seen between ops {first} and {last})").error(last, ops[last])
         step, why, before = found
         i = int(op_index[step])
         failure_ = health.failure_from(why)
         op = ops[i]
         if why[0] == CHANNEL_CHECK and "negative eigenvalues" in failure_.what:
-            from .ops import apply_channel
+            from .ops import apply_channel, apply_matrix
 
-            kraus = jnp.asarray(op.kraus()).astype(before.L.dtype)
-            stacked = apply_channel(before.L, kraus, op.wires, self.circuit.num_wires)
+            L = before.L
+            if self.schedule.folded[step]:  # the step began with the gate before this channel
+                L = apply_matrix(L, jnp.asarray(ops[i - 1].matrix()).astype(L.dtype), ops[i - 1].wires,
+                                 self.circuit.num_wires)
+            kraus = jnp.asarray(op.kraus()).astype(L.dtype)
+            stacked = apply_channel(L, kraus, op.wires, self.circuit.num_wires)
             failure_.what += f"; the most negative eigenvalue was {health.min_gram_eigenvalue(stacked):.3g}"
         return failure_.error(i, op)
 
@@ -456,6 +461,7 @@ class _Eager:
         L = carry.L
         meta = {
             "ops_done": ops_done, "total_ops": self.schedule.num_steps,
+            "fold": self.schedule.folded is not None and bool(self.schedule.folded.any()),
             "num_wires": self.circuit.num_wires,
             "circuit": ckpt_io.circuit_fingerprint(self.circuit),
             "max_rank": int(self.settings.max_rank), "epsilon": self.epsilon,

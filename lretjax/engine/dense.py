@@ -75,7 +75,7 @@ def prefer_dense(schedule: Schedule, start: int, width: int, dtype, available: i
         return False
     costs = _costs(dtype)
     kinds = schedule.kraus_count[start:]
-    ks = [len(schedule.ops[i].wires) for i in schedule.op_index[start:]]
+    ks = [len(schedule.ops[i].wires) for i in schedule.last_op[start:]]
     low = sum(low_rank_cost(n, width, int(m), k, costs) for m, k in zip(kinds, ks, strict=True))
     dense = sum(dense_cost(n, k, costs) for k in ks) + costs["mac"] * 4**n * width
     return dense + min_saving < low

@@ -9,6 +9,11 @@ A step is one row ``(branch, sub, slot)`` of ``Tables.code``:
 - ``slot`` picks the row of the branch's stacked matrices (gates: (count, d, d); channels:
   (count, m, d, d)).
 
+A gate followed at once by a channel on its wires (or a superset of them) is *folded* into it: the
+step applies the channel with Kraus operators K_i U, and L never passes through the gate alone.
+Noise models put a channel after every gate, so this removes most gate passes of a noisy circuit
+(a gate on a GPU costs two passes of L inside the loop: the pass and the carry's copy).
+
 The compiled loop holds one copy of each branch however many ops use it, so its size grows with
 the circuit's distinct (kind, wires, Kraus count), not with its length. The matrices are built
 per gate or channel *name*, vectorised over every op of that name, so building them adds a
@@ -29,7 +34,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ..channels import CHANNELS
-from ..circuit import CHANNEL, GATE, Circuit, Op, Param
+from ..circuit import CHANNEL, GATE, UNITARY, Circuit, Op, Param
 from ..gates import GATES
 from ..health import op_slack
 
@@ -137,8 +142,10 @@ class Schedule:
       code: host copy of ``tables.code`` without the padding rows.
       kraus_count: host copy of ``tables.kraus_count`` without the padding rows.
       wires: host copy of ``tables.wires`` without the padding rows.
-      op_index: (steps,) op of the circuit each step runs, -1 for swaps.
+      op_index: (steps,) first op of the circuit each step runs, -1 for swaps.
       ops: the circuit's ops (for messages).
+      folded: (steps,) whether the step is a gate folded into the channel after it (ops
+        ``op_index`` and ``op_index + 1``).
     """
 
     program: Program
@@ -148,6 +155,12 @@ class Schedule:
     wires: np.ndarray
     op_index: np.ndarray
     ops: tuple[Op, ...]
+    folded: np.ndarray | None = None
+
+    @property
+    def last_op(self) -> np.ndarray:
+        """(steps,) last op of the circuit each step runs (the channel of a folded step)."""
+        return self.op_index if self.folded is None else self.op_index + self.folded
 
     @property
     def num_steps(self) -> int:
@@ -221,9 +234,16 @@ def _param_matrix(fn, num_params: int, ops: Sequence[Op], values=None):
     return fn(*(jnp.asarray(col) for col in cols))
 
 
-def _group_stack(ops: Sequence[Op], values=None) -> Array:
-    """The matrices (gates) or Kraus sets (channels) of ops of one kind and name."""
+def _group_stack(ops: Sequence, values=None) -> Array:
+    """The matrices (gates) or Kraus sets (channels) of ops of one kind and name; for folded
+    (gate, channel) pairs of one pair of names, the Kraus sets K_i U."""
     first = ops[0]
+    if isinstance(first, tuple):
+        gates, channels = zip(*ops, strict=True)
+        U, K = _group_stack(gates, values), _group_stack(channels, values)
+        xp = np if isinstance(U, np.ndarray) and isinstance(K, np.ndarray) else jnp
+        U = _embed_stack(U, _fold_positions(*first), len(first[1].wires), xp)
+        return xp.matmul(K, U[:, None])
     if first.kind == GATE:
         spec = GATES[first.name]
         return _param_matrix(spec.matrix, spec.num_params, ops, values)
@@ -234,6 +254,37 @@ def _group_stack(ops: Sequence[Op], values=None) -> Array:
     if _is_concrete(mats):
         return np.stack([np.asarray(m) for m in mats])
     return jnp.stack([jnp.asarray(m) for m in mats])
+
+
+def _fold_positions(gate: Op, channel: Op) -> tuple[int, ...]:
+    """Where the gate's wires sit among the channel's."""
+    return tuple(channel.wires.index(w) for w in gate.wires)
+
+
+def _embed_stack(U, positions: Sequence[int], k: int, xp):
+    """(count, 2^g, 2^g) unitaries on ``positions`` of k wires as (count, 2^k, 2^k) ones."""
+    g, count = len(positions), U.shape[0]
+    if tuple(positions) == tuple(range(k)):
+        return U
+    full = xp.einsum("cab,ij->caibj", U, xp.eye(2 ** (k - g), dtype=U.dtype))
+    full = full.reshape((count,) + (2,) * (2 * k))
+    order = list(positions) + [w for w in range(k) if w not in positions]  # axes' wires now
+    inverse = [order.index(w) for w in range(k)]
+    full = xp.transpose(full, [0] + [1 + a for a in inverse] + [1 + k + a for a in inverse])
+    return full.reshape(count, 2**k, 2**k)
+
+
+def _folds(ops: Sequence[Op], instructions: Sequence) -> set[int]:
+    """Positions of instructions that are gates folded into the channel right after them."""
+    out = set()
+    for pos in range(len(instructions) - 1):
+        a, b = instructions[pos], instructions[pos + 1]
+        if not (isinstance(a, Apply) and isinstance(b, Apply)) or pos - 1 in out:
+            continue
+        gate, channel = ops[a.index], ops[b.index]
+        if gate.kind in (GATE, UNITARY) and channel.is_channel and set(a.local_wires) <= set(b.local_wires):
+            out.add(pos)
+    return out
 
 
 WIRE_POLICIES = ("static", "data", "auto")
@@ -257,6 +308,7 @@ def build(
     dtype=None,
     wires: str | None = None,
     params=None,
+    fold: bool = True,
 ) -> Schedule:
     """The schedule of ``circuit`` (its parameters bound; values concrete or traced).
 
@@ -272,6 +324,7 @@ def build(
         fastest to run); ``"data"``: wires as data, moved by row gathers (one variant per
         branch, fastest to compile when many wire sets share it); ``"auto"``: data for branches
         with more than ``STATIC_VARIANTS`` wire sets. Default: ``default_wires()``.
+      fold: fold each gate into a channel right after it on its wires (module docstring).
     """
     values = None if params is None else (params, {name: i for i, name in enumerate(circuit.parameters)})
     policy = default_wires() if wires is None else wires
@@ -285,14 +338,32 @@ def build(
     wiresets: dict[tuple, dict[tuple, int]] = {}
     members: dict[tuple, dict[tuple, list[int]]] = {}  # key -> group -> step positions
     group_ops: dict[tuple, dict[tuple, list[Op]]] = {}
-    rows, op_index, kraus_count, step_wires = [], [], [], []
+    rows, op_index, kraus_count, step_wires, folded = [], [], [], [], []
+    folds = _folds(ops, instructions) if fold else set()
     for pos, ins in enumerate(instructions):
-        if isinstance(ins, Swap):
+        if pos - 1 in folds:  # this channel went into the step before
+            continue
+        if pos in folds:
+            gate, nxt = ops[ins.index], instructions[pos + 1]
+            op = ops[nxt.index]
+            key = ("channel", op.num_kraus, len(op.wires))
+            sub_key = tuple(nxt.local_wires)
+            step_wires.append(sub_key)
+            op_index.append(ins.index)
+            kraus_count.append(op.num_kraus)
+            folded.append(True)
+            names = tuple((o.kind, o.name) if o.kind in (GATE, CHANNEL) else (o.kind, p)
+                          for o, p in ((gate, pos), (op, pos + 1)))
+            group = ("fold", names, _fold_positions(gate, op))
+            group_ops.setdefault(key, {}).setdefault(group, []).append((gate, op))
+            members.setdefault(key, {}).setdefault(group, []).append(len(rows))
+        elif isinstance(ins, Swap):
             key: tuple = ("swap",)
             sub_key: tuple = (ins.glob, ins.loc - num_global)
             op_index.append(-1)
             kraus_count.append(0)
             step_wires.append(())
+            folded.append(False)
         else:
             op = ops[ins.index]
             m = op.num_kraus if op.is_channel else 1
@@ -301,9 +372,10 @@ def build(
             step_wires.append(tuple(ins.local_wires))
             op_index.append(ins.index)
             kraus_count.append(m if op.is_channel else 0)
+            folded.append(False)
             group = (op.kind, op.name) if op.kind in (GATE, CHANNEL) else (op.kind, pos)
             group_ops.setdefault(key, {}).setdefault(group, []).append(op)
-            members.setdefault(key, {}).setdefault(group, []).append(pos)
+            members.setdefault(key, {}).setdefault(group, []).append(len(rows))
         b = keys.setdefault(key, len(keys) + 1)
         subs = wiresets.setdefault(key, {})
         rows.append([b, subs.setdefault(sub_key, len(subs)), 0])
@@ -350,9 +422,9 @@ def build(
     is_chan = kc > 0
     chan[is_chan] = np.arange(int(is_chan.sum()), dtype=np.int32)
     slack = np.zeros(padded, np.float64)
-    for pos, i in enumerate(op_index):
+    for pos, (i, f) in enumerate(zip(op_index, folded, strict=True)):
         if i >= 0:
-            slack[pos] = op_slack(ops[i])
+            slack[pos] = sum(op_slack(ops[j]) for j in range(i, i + 1 + f))
     kmax = max((len(w) for w in step_wires), default=1) or 1
     at = np.zeros((padded, kmax), np.int32)
     for pos, ws in enumerate(step_wires):
@@ -361,4 +433,4 @@ def build(
     tables = Tables(jnp.asarray(table), jnp.asarray(kc), jnp.asarray(chan),
                     jnp.asarray(slack, real), jnp.asarray(at), tuple(stacks))
     return Schedule(program, tables, code, kc[:steps].astype(np.int64), at[:steps],
-                    np.asarray(op_index, np.int64), tuple(ops))
+                    np.asarray(op_index, np.int64), tuple(ops), np.asarray(folded, bool))
