@@ -306,17 +306,18 @@ def worker_threads(spec: dict) -> dict:
     if not spec["limit"]:
         loop.lapack_limit = lambda platform: (lambda eig_size: contextlib.nullcontext())
     if not spec.get("fold", True):  # every op its own step, as before folding gates into channels
-        import lretjax.simulate
         from lretjax.engine import build
 
-        lretjax.simulate.build = functools.partial(build, fold=False)
+        # the module itself: the package's attribute ``lretjax.simulate`` is the function
+        sys.modules["lretjax.simulate"].build = functools.partial(build, fold=False)
     if spec["case"] in THREAD_CASES:
         kw = dict(THREAD_CASES[spec["case"]])
         circuit = _paper_circuit(kw.pop("n"))
         first, warm, _ = first_and_warm(lambda: jax.block_until_ready(lj.simulate(circuit, **kw).L),
                                         repeats=2)
+        steps = sys.modules["lretjax.simulate"].build(circuit).num_steps  # shows the toggle took
         return {"case": spec["case"], "limit": spec["limit"], "fold": spec.get("fold", True),
-                "first_s": first, "warm_s": warm}
+                "steps": steps, "ops": len(circuit.ops), "first_s": first, "warm_s": warm}
     import jax.numpy as jnp
 
     from lretjax.grad import expval_fn
@@ -527,7 +528,8 @@ def _print(results: dict) -> None:
         for row in results["fold"]["rows"]:
             grad = (f"  value+grad first {row['grad_first_s']:6.2f} warm {row['grad_warm_s']:6.2f}"
                     if "grad_warm_s" in row else "")
-            print(f"  {row['case']:36s} fold {str(row['fold']):5s} first {row['first_s']:6.2f} "
+            steps = f" {row['steps']}/{row['ops']} steps" if "steps" in row else ""
+            print(f"  {row['case']:36s} fold {str(row['fold']):5s}{steps} first {row['first_s']:6.2f} "
                   f"warm {row['warm_s']:6.2f}{grad}")
     if "gpu" in results:
         print("\nGPU, paper family depth 10, epsilon 1e-4")

@@ -53,12 +53,13 @@ def worker(spec: dict) -> dict:
     if spec.get("no_fold"):  # every op its own step, as before folding, for a comparison in one run
         import functools
 
-        import lretjax.simulate
         from lretjax.engine import build
 
-        lretjax.simulate.build = functools.partial(build, fold=False)
+        # the module itself: the package's attribute ``lretjax.simulate`` is the function
+        sys.modules["lretjax.simulate"].build = functools.partial(build, fold=False)
     circuit = with_gate_noise(lret_paper_circuit(n, depth), "depolarizing", 1e-3)
     out = {"kind": kind, "n": n, "max_rank": r, "depth": depth, "ops": len(circuit.ops),
+           "steps": sys.modules["lretjax.simulate"].build(circuit).num_steps,
            "device": str(jax.devices()[0]), "fold": not spec.get("no_fold"),
            "mem_fraction": spec.get("mem_fraction"),
            "bytes_limit_GiB": (jax.devices()[0].memory_stats() or {}).get("bytes_limit", 0) / 2**30}

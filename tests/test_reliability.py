@@ -312,3 +312,18 @@ def test_same_inputs_give_bit_identical_results():
     p = dense.marginal(dense.evolve(c), [0, 1, 2], 3).real
     freq = np.bincount(np.asarray(s1) @ np.array([4, 2, 1]), minlength=8) / 500
     assert np.max(np.abs(freq - p / p.sum())) < 0.1
+
+
+def test_earlier_carries_are_kept_only_for_the_replay_and_small_factors():
+    """The replay naming a failing op needs the carries before each segment; nothing else does.
+    Kept for an n = 24, r = 64 run on an H100 (8 GiB per copy of L) they left its 16 GiB of step
+    temporaries no room in 59 GiB (docs/performance.md)."""
+    from lretjax.engine.loop import KEEP_MAX_BYTES, keeps_carries
+    from lretjax.engine.step import Settings
+
+    checks = Checks()
+    assert keeps_carries(Settings(64, 0, checks=checks), 2**16, np.complex64)
+    assert not keeps_carries(Settings(64, 0, checks=None), 2**16, np.complex64)
+    assert not keeps_carries(Settings(64, 0, checks=checks, chunks=8), 2**16, np.complex64)
+    big = KEEP_MAX_BYTES // (64 * 8) * 2
+    assert not keeps_carries(Settings(64, 0, checks=checks), big, np.complex64)

@@ -310,10 +310,10 @@ def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, pla
     ``step`` when it says so (the caller goes on in another representation): the returned carry's
     ``halt`` is then that step, else -1.
 
-    With ``settings.chunks`` > 1 (a factor that fills the device) each segment takes over the
-    carry's buffers and no earlier carry is kept: a failed health check then names the segment's
-    range of steps (``Failure.before`` and ``good`` are None), since replaying it would need a
-    second copy of L.
+    Earlier carries are kept only for the health checks' replay (``keeps_carries``). With
+    ``settings.chunks`` > 1 (a factor that fills the device) each segment takes over the carry's
+    buffers. Without kept carries a failed health check names the segment's range of steps
+    (``Failure.before`` and ``good`` are None), since replaying it would need a second copy of L.
     """
     total = schedule.num_steps if stop is None else stop
     dim = 2**schedule.program.num_wires
@@ -326,21 +326,22 @@ def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, pla
     if leave is not None and leave(start, width):
         return carry._replace(halt=jnp.asarray(start, jnp.int32))
     lean = settings.chunks > 1
+    keep = keeps_carries(settings, dim, carry.L.dtype)
     kraus = int(max(schedule.kraus_count.max(initial=1), 1))
     lapack = lapack_limit(next(iter(carry.L.devices())).platform)
-    i, good = start, (start, None if lean else carry, width)
+    i, good = start, (start, carry if keep else None, width)
     while i < total:
         end = next(s for s in stops if s > i)
-        before = None if lean else carry
+        before = carry if keep else None
         run = functools.partial(_segment, program=schedule.program, placement=placement,
                                 settings=dataclasses.replace(halting, width=width), optimized=optimized)
         L = placement.resize(carry.L, width)
         # The caller's L (same width, first segment) stays the caller's; every later one is ours.
         donate = lean and (L is not carry.L or i > start)
+        carry = carry._replace(L=L)  # the narrower L is no longer held while the segment runs
+        del L
         with lapack(min(kraus * width, dim)):
-            carry = run(carry._replace(L=L), schedule.tables, eps, trace0, np.int32(i), np.int32(end),
-                        donate=donate)
-            del L
+            carry = run(carry, schedule.tables, eps, trace0, np.int32(i), np.int32(end), donate=donate)
             halt, need, fail, rank = (int(x) for x in jax.device_get(
                 (carry.halt, carry.need, carry.fail, carry.rank)))
         if fail >= 0:
@@ -355,7 +356,7 @@ def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, pla
             i = halt
             continue
         i = end
-        good = (i, None if lean else carry, width)
+        good = (i, carry if keep else None, width)
         if i in narrow:
             width = narrowed_width(rank, width, max_rank, dim)
         if on_boundary is not None and i < total:
@@ -363,11 +364,24 @@ def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, pla
     return carry._replace(L=placement.resize(carry.L, width))
 
 
+# Largest factor (at ``max_rank``) whose earlier carries an eager run keeps for the replay that
+# names a failing op. Beyond it they stay unkept: on an H100 an n = 24, r = 64 run (8 GiB per
+# copy of L) ran out of its 59 GiB with them, the step's 16 GiB of temporaries finding no room.
+KEEP_MAX_BYTES = 2**30
+
+
+def keeps_carries(settings: Settings, dim: int, dtype) -> bool:
+    """Whether ``drive`` keeps the carries before each segment: only for the health checks'
+    replay, so not without checks, not in place (``chunks`` > 1), not for large factors."""
+    size = dim * min(settings.max_rank, dim) * jnp.dtype(dtype).itemsize
+    return settings.checks is not None and settings.chunks <= 1 and size <= KEEP_MAX_BYTES
+
+
 def replay(schedule: Schedule, failure: Failure, eps, trace0, settings: Settings, placement
            ) -> tuple[int, np.ndarray, Carry] | None:
     """Rerun from the last good state checking after every step: (step, numbers, carry before
     that step) of the first step that fails, or None if the rerun passes."""
-    if failure.good is None:  # a run that kept no earlier carry (``drive``, chunks > 1)
+    if failure.good is None:  # a run that kept no earlier carry (``keeps_carries``)
         return None
     every = dataclasses.replace(settings, check_all=True)
     try:
