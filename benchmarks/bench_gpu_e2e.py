@@ -80,6 +80,11 @@ def worker(spec: dict) -> dict:
     except lj.ResourceError as e:
         return {**out, "status": "does not fit", "error": str(e)[:300]}
     out["cold_s"] = time.perf_counter() - t
+    from lretjax.engine import loop
+
+    # segment programs the cold run compiled (one per width and form): what its compile time buys
+    out["segment_programs"] = sum(f._cache_size() for f in (loop._segment_cpu, loop._segment_other,
+                                                             loop._segment_donated))
     warm = []
     for _ in range(0 if kind == "n28" else 1 if n >= 24 else 2):
         t = time.perf_counter()

@@ -229,21 +229,24 @@ def grown_width(need: int, width: int, max_rank: int, dim: int) -> int:
 
 # Up to this many entries of L (2^n x width) a pass over it costs microseconds, and up to this
 # many stacked columns an eigensolve about a millisecond: below both, narrower widths buy nothing
-# but compiles, so an eager run starts at the widest its rank can reach.
-CHEAP_ENTRIES = 2**16
-CHEAP_STACK = 128
+# but compiles, so an eager run starts at the widest its rank can reach. On a GPU a pass over
+# 2^22 complex64 entries (32 MiB) takes about 15 us and cuSOLVER's eigensolve is latency-bound,
+# 0.9-2.1 ms from 64 to 256 columns (docs/performance.md), while each width compiles its own
+# program (seconds at 16 wires).
+CHEAP = {"cpu": (2**16, 128), "gpu": (2**22, 256)}
 
 
-def start_width(schedule: Schedule, width: int, max_rank: int, start: int = 0) -> int:
+def start_width(schedule: Schedule, width: int, max_rank: int, start: int = 0, platform: str = "cpu") -> int:
     """The width an eager run starts at from step ``start``: the widest its rank can reach when L
-    that wide is cheap (``CHEAP_ENTRIES``, ``CHEAP_STACK``), else the width its first channel
-    needs (a narrower segment would only run the gates before it and recompile at the channel)."""
+    that wide is cheap on ``platform`` (``CHEAP``), else the width its first channel needs (a
+    narrower segment would only run the gates before it and recompile at the channel)."""
     if start >= schedule.num_steps:
         return width
     segments = bound_segments(schedule, width, max_rank, start)
     bound = max(w for _, _, w in segments)
     m = int(max(schedule.kraus_count[start:].max(initial=1), 1))
-    if 2**schedule.program.num_wires * bound <= CHEAP_ENTRIES and m * bound <= CHEAP_STACK:
+    entries, stack = CHEAP.get(platform, CHEAP["cpu"])
+    if 2**schedule.program.num_wires * bound <= entries and m * bound <= stack:
         return max(width, bound)
     channels = np.flatnonzero(schedule.kraus_count[start:]) + start
     if channels.size:
@@ -321,14 +324,15 @@ def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, pla
     narrow = set(range(narrow_every, total, narrow_every)) if narrow_every else set()
     stops = sorted({b for b in set(boundaries) | narrow if start < b < total} | {total})
     halting = dataclasses.replace(settings, halting=True)
+    platform = next(iter(carry.L.devices())).platform
     if width is None:
-        width = start_width(schedule, carry.L.shape[-1], max_rank, start)
+        width = start_width(schedule, carry.L.shape[-1], max_rank, start, platform)
     if leave is not None and leave(start, width):
         return carry._replace(halt=jnp.asarray(start, jnp.int32))
     lean = settings.chunks > 1
     keep = keeps_carries(settings, dim, carry.L.dtype)
     kraus = int(max(schedule.kraus_count.max(initial=1), 1))
-    lapack = lapack_limit(next(iter(carry.L.devices())).platform)
+    lapack = lapack_limit(platform)
     i, good = start, (start, carry if keep else None, width)
     while i < total:
         end = next(s for s in stops if s > i)
