@@ -73,3 +73,17 @@ def test_gradient_through_folded_steps(method):
     fd = [(ref(x + h * e) - ref(x - h * e)) / (2 * h) for e in np.eye(3)]
     np.testing.assert_allclose(value, ref(x), atol=1e-12)
     np.testing.assert_allclose(grad, fd, atol=1e-8)
+
+
+def test_steps_know_their_first_instruction_across_swaps():
+    """A sharded plan interleaves swaps; a fold never crosses one, and each step names the plan
+    step it begins with (``simulate_sharded`` takes the layout of its checkpoints from it)."""
+    from lretjax.engine.schedule import Apply, Swap
+
+    c = lj.Circuit(4).ry(0.3, 3).depolarizing(0.1, 3).rx(0.2, 0).depolarizing(0.1, 0).h(1)
+    plan = [Apply(0, (2,)), Apply(1, (2,)), Swap(0, 1), Apply(2, (1,)), Swap(0, 2), Apply(3, (1,)),
+            Apply(4, (1,))]
+    s = build(c, plan, num_global=1)
+    assert list(s.instruction) == [0, 2, 3, 4, 5, 6]
+    assert list(s.folded) == [True, False, False, False, False, False]
+    assert list(s.op_index) == [0, -1, 2, -1, 3, 4]

@@ -167,7 +167,9 @@ def simulate_sharded(
         return state(L, discarded, rank, plan.final_perm)
 
     schedule = build(circuit, plan.steps, num_global=g, dtype=dtype)
-    perms = perms_along(plan)
+    # the layout before each schedule step (a step may run two of the plan's: ``engine.build``)
+    along = perms_along(plan)
+    perms = [along[j] for j in schedule.instruction] + [plan.final_perm]
     channels = np.cumsum(schedule.is_channel)
     ends = [i + 1 for i in range(schedule.num_steps - 1)
             if schedule.is_channel[i] and channels[i] % segment_channels == 0]

@@ -146,6 +146,8 @@ class Schedule:
       ops: the circuit's ops (for messages).
       folded: (steps,) whether the step is a gate folded into the channel after it (ops
         ``op_index`` and ``op_index + 1``).
+      instruction: (steps,) the instruction each step begins with (``build``'s ``instructions``:
+        a sharded plan's steps; by default the circuit's ops).
     """
 
     program: Program
@@ -156,6 +158,7 @@ class Schedule:
     op_index: np.ndarray
     ops: tuple[Op, ...]
     folded: np.ndarray | None = None
+    instruction: np.ndarray | None = None
 
     @property
     def last_op(self) -> np.ndarray:
@@ -338,11 +341,12 @@ def build(
     wiresets: dict[tuple, dict[tuple, int]] = {}
     members: dict[tuple, dict[tuple, list[int]]] = {}  # key -> group -> step positions
     group_ops: dict[tuple, dict[tuple, list[Op]]] = {}
-    rows, op_index, kraus_count, step_wires, folded = [], [], [], [], []
+    rows, op_index, kraus_count, step_wires, folded, first = [], [], [], [], [], []
     folds = _folds(ops, instructions) if fold else set()
     for pos, ins in enumerate(instructions):
         if pos - 1 in folds:  # this channel went into the step before
             continue
+        first.append(pos)
         if pos in folds:
             gate, nxt = ops[ins.index], instructions[pos + 1]
             op = ops[nxt.index]
@@ -433,4 +437,5 @@ def build(
     tables = Tables(jnp.asarray(table), jnp.asarray(kc), jnp.asarray(chan),
                     jnp.asarray(slack, real), jnp.asarray(at), tuple(stacks))
     return Schedule(program, tables, code, kc[:steps].astype(np.int64), at[:steps],
-                    np.asarray(op_index, np.int64), tuple(ops), np.asarray(folded, bool))
+                    np.asarray(op_index, np.int64), tuple(ops), np.asarray(folded, bool),
+                    np.asarray(first, np.int64))
