@@ -32,8 +32,9 @@ Parts (each case in a fresh subprocess, so "cold" is what a new process pays):
   family at n = 12 (epsilon 1e-4) and n = 14 (tolerance 2e-2), and a jitted ``expval_fn``
   forward and backprop gradient (12 wires, depth 6, max_rank 32) with ``OPENBLAS_NUM_THREADS=1``
   and without, each in a fresh process (first call and warm), beside Aer on the n = 12 circuit.
-- ``fold``: the same three cases with gates folded into the channels after them and without
-  (``engine.build(fold=)``), each in a fresh process with ``OPENBLAS_NUM_THREADS=1``.
+- ``fold``: the same three cases and a circuit with noise on its two-wire gates only, with gates
+  folded into channels and fused into runs and without (``engine.build(fold=, fuse=)``), each in
+  a fresh process with ``OPENBLAS_NUM_THREADS=1``.
 - ``gpu``: the paper family at depth 10 on one GPU at (n, r) = (16, 64), (20, 64), (24, 16):
   eager warm, jitted warm, eager cold (fresh process), with one copy pass of L measured in the
   same process.
@@ -269,6 +270,23 @@ def _paper_circuit(n: int = 12, depth: int = 8, symbolic: bool = False):
     return with_gate_noise(lret_paper_circuit(n, depth, seed=n, symbolic=symbolic), "depolarizing", 1e-3)
 
 
+def _two_wire_noise_circuit(n: int = 12, depth: int = 8):
+    """A hardware-efficient layer (RY and RZ on every wire, a CNOT chain) with two-wire
+    depolarizing 1e-3 after each CNOT only: the single-wire gates run back to back, noiseless."""
+    import numpy as np
+
+    import lretjax as lj
+
+    rng = np.random.default_rng(n)
+    c = lj.Circuit(n)
+    for _ in range(depth):
+        for w in range(n):
+            c = c.ry(float(rng.uniform(0, 2 * np.pi)), w).rz(float(rng.uniform(0, 2 * np.pi)), w)
+        for w in range(n - 1):
+            c = c.cnot(w, w + 1).depolarizing2(1e-3, w, w + 1)
+    return c
+
+
 def worker_dense(spec: dict) -> dict:
     import jax
 
@@ -293,6 +311,8 @@ def worker_dense_aer(spec: dict) -> dict:
 
 THREAD_CASES = {"eager n=12 epsilon 1e-4": dict(n=12, epsilon=1e-4, max_rank=512),
                 "eager n=14 tolerance 2e-2": dict(n=14, tolerance=2e-2, max_rank=2**14)}
+# Folding and fusing matter where gates run back to back (noise on two-wire gates only).
+FOLD_CASES = {"eager n=14 two-wire noise epsilon 1e-4": dict(n=14, epsilon=1e-4, max_rank=32)}
 
 
 def worker_threads(spec: dict) -> dict:
@@ -309,10 +329,11 @@ def worker_threads(spec: dict) -> dict:
         from lretjax.engine import build
 
         # the module itself: the package's attribute ``lretjax.simulate`` is the function
-        sys.modules["lretjax.simulate"].build = functools.partial(build, fold=False)
-    if spec["case"] in THREAD_CASES:
-        kw = dict(THREAD_CASES[spec["case"]])
-        circuit = _paper_circuit(kw.pop("n"))
+        sys.modules["lretjax.simulate"].build = functools.partial(build, fold=False, fuse=False)
+    if spec["case"] in THREAD_CASES or spec["case"] in FOLD_CASES:
+        kw = dict({**THREAD_CASES, **FOLD_CASES}[spec["case"]])
+        n = kw.pop("n")
+        circuit = _paper_circuit(n) if spec["case"] in THREAD_CASES else _two_wire_noise_circuit(n)
         first, warm, _ = first_and_warm(lambda: jax.block_until_ready(lj.simulate(circuit, **kw).L),
                                         repeats=2)
         steps = sys.modules["lretjax.simulate"].build(circuit).num_steps  # shows the toggle took
@@ -451,10 +472,11 @@ def part_threads() -> dict:
 
 
 def part_fold() -> dict:
-    """The cases of ``part_threads`` with gates folded into the channels after them and without
-    (``engine.build(fold=)``), each in a fresh process, the LAPACK limit on."""
+    """The cases of ``part_threads`` and a circuit with noise on its two-wire gates only, with
+    gates folded into channels and fused into runs and without (``engine.build(fold=, fuse=)``),
+    each in a fresh process, the LAPACK limit on."""
     env = {"JAX_PLATFORMS": "cpu", "OPENBLAS_NUM_THREADS": "1"}
-    cases = [*THREAD_CASES, "jitted expval_fn n=12 depth 6 r=32"]
+    cases = [*THREAD_CASES, *FOLD_CASES, "jitted expval_fn n=12 depth 6 r=32"]
     return {"rows": [run({"kind": "threads", "case": case, "limit": True, "fold": fold}, env=env)
                      for case in cases for fold in (False, True)]}
 
@@ -524,7 +546,7 @@ def _print(results: dict) -> None:
         aer = t["aer_n12"]
         print(f"  Aer, the n = 12 circuit: first {aer['first_s']:.2f}  warm {aer['warm_s']:.2f}")
     if "fold" in results:
-        print("\ngates folded into the channels after them (OPENBLAS_NUM_THREADS=1), seconds")
+        print("\ngates folded into channels and fused into runs (OPENBLAS_NUM_THREADS=1), seconds")
         for row in results["fold"]["rows"]:
             grad = (f"  value+grad first {row['grad_first_s']:6.2f} warm {row['grad_warm_s']:6.2f}"
                     if "grad_warm_s" in row else "")

@@ -56,7 +56,7 @@ def worker(spec: dict) -> dict:
         from lretjax.engine import build
 
         # the module itself: the package's attribute ``lretjax.simulate`` is the function
-        sys.modules["lretjax.simulate"].build = functools.partial(build, fold=False)
+        sys.modules["lretjax.simulate"].build = functools.partial(build, fold=False, fuse=False)
     circuit = with_gate_noise(lret_paper_circuit(n, depth), "depolarizing", 1e-3)
     out = {"kind": kind, "n": n, "max_rank": r, "depth": depth, "ops": len(circuit.ops),
            "steps": sys.modules["lretjax.simulate"].build(circuit).num_steps,
@@ -123,7 +123,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--representation", default="low-rank", choices=("low-rank", "auto"),
                     help="auto: let the engine go on with rho where its cost model says rho is cheaper")
     ap.add_argument("--no-fold", action="store_true",
-                    help="run every op as its own step (no gate folded into the channel after it)")
+                    help="run every op as its own step (no gate folded into a channel or fused)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:

@@ -93,7 +93,9 @@ def simulate(
       renormalize: after every channel, rescale L so that its trace is exactly
         Tr(initial) - discarded (removes round-off drift of the norm; see docs/reliability.md).
       checkpoint_every: with ``checkpoint_dir``, write a checkpoint every this many ops (eager
-        path only); ``resume(checkpoint_dir, circuit)`` continues an interrupted run.
+        path only), at the first step at or after each multiple (a step may run a run of gates
+        and the channel they fold into); ``resume(checkpoint_dir, circuit)`` continues an
+        interrupted run.
       checkpoint_dir: directory of the checkpoints (created if needed).
       record: keep the rank and discarded weight after every channel in ``state.history``.
       remat: under ``jax.grad`` (traced path), recompute the loop's steps in about sqrt(steps)
@@ -234,8 +236,10 @@ def resume(
     L = jnp.asarray(ck.L)
     every = meta["checkpoint_every"] if checkpoint_every is None else checkpoint_every
     ckpt = _checkpoint_settings(every, directory, False)
-    # Checkpoints count steps; before folding (``engine.build``) every op was a step.
-    schedule = build(circuit, dtype=L.dtype, fold=bool(meta.get("fold", False)))
+    schedule = build(circuit, dtype=L.dtype)
+    if ck.ops_done < len(circuit.ops) and ck.ops_done not in set(schedule.op_index.tolist()):
+        # written mid-step of this schedule (by a version that ran one step per op): resume so
+        schedule = build(circuit, dtype=L.dtype, fold=False, fuse=False)
     settings = Settings(int(meta["max_rank"]), 0, checks=health.as_checks(checks, False),
                         renormalize=meta["renormalize"], tolerance=int(meta.get("tolerance_channels", 0)),
                         orthogonal=bool(meta.get("orthogonal", False)))
@@ -367,14 +371,34 @@ class _Eager:
         self.epsilon, self.progress, self.ckpt, self.trace0 = epsilon, progress, ckpt, trace0
         self.dense = dense  # None, "auto" or "dense"
 
-    def go(self, carry: Carry, start: int) -> LowRankState:
+    def _ops_done(self, step: int) -> int:
+        """Ops of the circuit done before ``step`` (a step may run several: ``engine.build``)."""
+        sch = self.schedule
+        return int(sch.op_index[step]) if step < sch.num_steps else len(self.circuit.ops)
+
+    def _step_at(self, ops_done: int) -> int:
+        """The step that begins at op ``ops_done`` (a checkpoint's position)."""
+        sch = self.schedule
+        if ops_done >= len(self.circuit.ops):
+            return sch.num_steps
+        found = np.flatnonzero(sch.op_index == ops_done)
+        if not found.size:
+            raise SimulationConfigError(f"op {ops_done} lies inside a step of this run's schedule: "
+                                        "the checkpoint was written by another lretjax")
+        return int(found[0])
+
+    def go(self, carry: Carry, ops_done: int) -> LowRankState:
         total = self.schedule.num_steps
+        start = self._step_at(ops_done)
         bounds: set[int] = set()
         if self.progress is not None:
             every = max(total // 100, 1)
             bounds |= set(range(every, total, every))
-        if self.ckpt is not None:
-            bounds |= set(range(self.ckpt[0], total, self.ckpt[0]))
+        if self.ckpt is not None:  # the first step at or after every multiple of checkpoint_every ops
+            firsts = self.schedule.op_index
+            marks = np.searchsorted(firsts, np.arange(self.ckpt[0], len(self.circuit.ops), self.ckpt[0]))
+            self._ckpt_steps = {int(m) for m in marks if 0 < m < total}
+            bounds |= self._ckpt_steps
         real = jnp.finfo(carry.L.dtype).dtype
         eps, trace0 = jnp.asarray(self.epsilon, real), jnp.asarray(self.trace0, real)
         try:
@@ -391,7 +415,7 @@ class _Eager:
         else:
             state = _result(carry, self.schedule, self.circuit.num_wires)
         if self.progress is not None and start < total:
-            self.progress(total, total)
+            self.progress(len(self.circuit.ops), len(self.circuit.ops))
         return state
 
     def _leave(self, step: int, width: int) -> bool:
@@ -422,11 +446,10 @@ class _Eager:
             raise failure.error(last, self.circuit.ops[last])
 
     def _boundary(self, i: int, carry: Carry) -> None:
-        total = self.schedule.num_steps
-        if self.ckpt is not None and i % self.ckpt[0] == 0 and i < total:
-            self._save(i, carry)
-        if self.progress is not None and i < total:
-            self.progress(i, total)
+        if self.ckpt is not None and i in self._ckpt_steps:
+            self._save(self._ops_done(i), carry)
+        if self.progress is not None and i < self.schedule.num_steps:
+            self.progress(self._ops_done(i), len(self.circuit.ops))
 
     def _named(self, failure, eps, trace0):
         """The NumericalError naming the first op that fails its check when rerun op by op."""
@@ -445,8 +468,8 @@ class _Eager:
             from .ops import apply_channel, apply_matrix
 
             L = before.L
-            if self.schedule.folded[step]:  # the step began with the gate before this channel
-                L = apply_matrix(L, jnp.asarray(ops[i - 1].matrix()).astype(L.dtype), ops[i - 1].wires,
+            for gate in ops[int(self.schedule.op_index[step]):i]:  # gates folded into this channel
+                L = apply_matrix(L, jnp.asarray(gate.matrix()).astype(L.dtype), gate.wires,
                                  self.circuit.num_wires)
             kraus = jnp.asarray(op.kraus()).astype(L.dtype)
             stacked = apply_channel(L, kraus, op.wires, self.circuit.num_wires)
@@ -460,8 +483,7 @@ class _Eager:
         every, directory = self.ckpt
         L = carry.L
         meta = {
-            "ops_done": ops_done, "total_ops": self.schedule.num_steps,
-            "fold": self.schedule.folded is not None and bool(self.schedule.folded.any()),
+            "ops_done": ops_done, "total_ops": len(self.circuit.ops),
             "num_wires": self.circuit.num_wires,
             "circuit": ckpt_io.circuit_fingerprint(self.circuit),
             "max_rank": int(self.settings.max_rank), "epsilon": self.epsilon,

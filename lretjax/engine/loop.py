@@ -102,7 +102,9 @@ def _tied(carry: Carry, inputs) -> Carry:
     leaves = [x for x in jax.tree_util.tree_leaves(inputs) if isinstance(x, jax.core.Tracer) and x.size]
     if not leaves:
         return carry
-    zero = sum(jnp.real(x.ravel()[0]).astype(jnp.float32) for x in leaves) * 0
+    # select, not x * 0: a NaN in a user's matrix (the first entry of a stack) would make the
+    # zero NaN and with it the whole state, from step 0 on (and the checks would name step 0)
+    zero = sum(jnp.where(False, jnp.real(x.ravel()[0]).astype(jnp.float32), 0.0) for x in leaves)
 
     def tie(x):
         if jnp.issubdtype(x.dtype, jnp.inexact):

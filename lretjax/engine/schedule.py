@@ -12,7 +12,13 @@ A step is one row ``(branch, sub, slot)`` of ``Tables.code``:
 A gate followed at once by a channel on its wires (or a superset of them) is *folded* into it: the
 step applies the channel with Kraus operators K_i U, and L never passes through the gate alone.
 Noise models put a channel after every gate, so this removes most gate passes of a noisy circuit
-(a gate on a GPU costs two passes of L inside the loop: the pass and the carry's copy).
+(a gate on a GPU costs two passes of L inside the loop: the pass and the carry's copy). Concrete
+gates back to back on at most ``FUSE_WIRES`` wires are *fused*: their product, computed here, is
+one step (and folds like a gate). Each step runs a contiguous range of the circuit's ops.
+
+Only named gates and channels fold and fuse: their matrices are exact by construction, so a
+health check that fails in such a step can only be round-off, and naming the step's last op is
+fair; a user's matrix stays a step of its own, so a bad one is named.
 
 The compiled loop holds one copy of each branch however many ops use it, so its size grows with
 the circuit's distinct (kind, wires, Kraus count), not with its length. The matrices are built
@@ -34,7 +40,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ..channels import CHANNELS
-from ..circuit import CHANNEL, GATE, UNITARY, Circuit, Op, Param
+from ..circuit import CHANNEL, GATE, Circuit, Op, Param
 from ..gates import GATES
 from ..health import op_slack
 
@@ -144,10 +150,11 @@ class Schedule:
       wires: host copy of ``tables.wires`` without the padding rows.
       op_index: (steps,) first op of the circuit each step runs, -1 for swaps.
       ops: the circuit's ops (for messages).
-      folded: (steps,) whether the step is a gate folded into the channel after it (ops
-        ``op_index`` and ``op_index + 1``).
+      folded: (steps,) whether the step is a channel with the gates before it folded in (ops
+        ``op_index`` to ``last``).
       instruction: (steps,) the instruction each step begins with (``build``'s ``instructions``:
         a sharded plan's steps; by default the circuit's ops).
+      last: (steps,) last op of the circuit each step runs (-1 for swaps).
     """
 
     program: Program
@@ -159,11 +166,12 @@ class Schedule:
     ops: tuple[Op, ...]
     folded: np.ndarray | None = None
     instruction: np.ndarray | None = None
+    last: np.ndarray | None = None
 
     @property
     def last_op(self) -> np.ndarray:
         """(steps,) last op of the circuit each step runs (the channel of a folded step)."""
-        return self.op_index if self.folded is None else self.op_index + self.folded
+        return self.op_index if self.last is None else self.last
 
     @property
     def num_steps(self) -> int:
@@ -241,6 +249,9 @@ def _group_stack(ops: Sequence, values=None) -> Array:
     """The matrices (gates) or Kraus sets (channels) of ops of one kind and name; for folded
     (gate, channel) pairs of one pair of names, the Kraus sets K_i U."""
     first = ops[0]
+    if isinstance(first, _Matrix):  # fused runs, multiplied out already (``_block``)
+        values_ = [m.value for m in ops]
+        return np.stack(values_) if all(isinstance(v, np.ndarray) for v in values_) else jnp.stack(values_)
     if isinstance(first, tuple):
         gates, channels = zip(*ops, strict=True)
         U, K = _group_stack(gates, values), _group_stack(channels, values)
@@ -257,6 +268,13 @@ def _group_stack(ops: Sequence, values=None) -> Array:
     if _is_concrete(mats):
         return np.stack([np.asarray(m) for m in mats])
     return jnp.stack([jnp.asarray(m) for m in mats])
+
+
+@dataclass(frozen=True)
+class _Matrix:
+    """A step's matrix (or Kraus set) computed while building: a fused run, maybe folded."""
+
+    value: object
 
 
 def _fold_positions(gate: Op, channel: Op) -> tuple[int, ...]:
@@ -277,17 +295,67 @@ def _embed_stack(U, positions: Sequence[int], k: int, xp):
     return full.reshape(count, 2**k, 2**k)
 
 
-def _folds(ops: Sequence[Op], instructions: Sequence) -> set[int]:
-    """Positions of instructions that are gates folded into the channel right after them."""
-    out = set()
-    for pos in range(len(instructions) - 1):
-        a, b = instructions[pos], instructions[pos + 1]
-        if not (isinstance(a, Apply) and isinstance(b, Apply)) or pos - 1 in out:
+# Concrete gates run back to back fuse into one step on at most this many wires: one pass of L
+# for the run (XLA applies one- and two-wire matrices in the same elementwise pass).
+FUSE_WIRES = 2
+
+
+def _fusable(op: Op, ins) -> bool:
+    """A named gate whose matrix is known now (no symbol, nothing traced): it may join a run."""
+    return (isinstance(ins, Apply) and op.kind == GATE and op.condition is None
+            and not any(isinstance(p, Param) for p in op.params) and _is_concrete(op.params))
+
+
+def _plan(ops: Sequence[Op], instructions: Sequence, fold: bool, fuse: bool) -> list[tuple[int, ...]]:
+    """The instruction positions of each step: a swap; a run of gates (concrete ones back to back
+    on at most ``FUSE_WIRES`` wires fuse); a channel, with the run before it folded in when the
+    channel's wires hold the run's."""
+    steps: list[tuple[int, ...]] = []
+    pos, n = 0, len(instructions)
+    while pos < n:
+        ins = instructions[pos]
+        if isinstance(ins, Swap) or ops[ins.index].kind != GATE:  # user matrices stay steps
+            steps.append((pos,))
+            pos += 1
             continue
-        gate, channel = ops[a.index], ops[b.index]
-        if gate.kind in (GATE, UNITARY) and channel.is_channel and set(a.local_wires) <= set(b.local_wires):
-            out.add(pos)
-    return out
+        run, wires = [pos], set(ins.local_wires)
+        while fuse and pos + len(run) < n and _fusable(ops[ins.index], ins):
+            nxt = instructions[pos + len(run)]
+            if not (isinstance(nxt, Apply) and _fusable(ops[nxt.index], nxt)
+                    and len(wires | set(nxt.local_wires)) <= FUSE_WIRES):
+                break
+            if fold and _folds_alone(ops, instructions, pos + len(run), wires):
+                break  # it folds into the channel after it, which the run would not
+            wires |= set(nxt.local_wires)
+            run.append(pos + len(run))
+        after = pos + len(run)
+        if fold and after < n and isinstance(instructions[after], Apply):
+            nxt = instructions[after]
+            if ops[nxt.index].kind == CHANNEL and wires <= set(nxt.local_wires):
+                run.append(after)
+        steps.append(tuple(run))
+        pos += len(run)
+    return steps
+
+
+def _folds_alone(ops: Sequence[Op], instructions: Sequence, at: int, wires: set) -> bool:
+    """Whether the gate at ``at`` is followed by a channel on its wires that does not hold
+    ``wires`` too (joining the run would cost it the fold)."""
+    if at + 1 >= len(instructions) or not isinstance(after := instructions[at + 1], Apply):
+        return False
+    mine, theirs = set(instructions[at].local_wires), set(after.local_wires)
+    return ops[after.index].kind == CHANNEL and mine <= theirs and not (wires | mine) <= theirs
+
+
+def _block(ops: Sequence[Op], instructions: Sequence, positions: Sequence[int], wires: Sequence[int]):
+    """The product of the gates at ``positions`` (in order) on the local ``wires``, in NumPy."""
+    m = np.eye(2 ** len(wires), dtype=complex)
+    for pos in positions:
+        ins = instructions[pos]
+        u = np.asarray(_group_stack([ops[ins.index]]), complex)
+        where = [list(wires).index(w) for w in ins.local_wires]
+        m = _embed_stack(u, where, len(wires), np)[0] @ m
+    return m
 
 
 WIRE_POLICIES = ("static", "data", "auto")
@@ -312,6 +380,7 @@ def build(
     wires: str | None = None,
     params=None,
     fold: bool = True,
+    fuse: bool = True,
 ) -> Schedule:
     """The schedule of ``circuit`` (its parameters bound; values concrete or traced).
 
@@ -327,7 +396,9 @@ def build(
         fastest to run); ``"data"``: wires as data, moved by row gathers (one variant per
         branch, fastest to compile when many wire sets share it); ``"auto"``: data for branches
         with more than ``STATIC_VARIANTS`` wire sets. Default: ``default_wires()``.
-      fold: fold each gate into a channel right after it on its wires (module docstring).
+      fold: fold each gate (or fused run) into a channel right after it on its wires (module
+        docstring).
+      fuse: fuse concrete gates run back to back on at most ``FUSE_WIRES`` wires into one step.
     """
     values = None if params is None else (params, {name: i for i, name in enumerate(circuit.parameters)})
     policy = default_wires() if wires is None else wires
@@ -341,44 +412,53 @@ def build(
     wiresets: dict[tuple, dict[tuple, int]] = {}
     members: dict[tuple, dict[tuple, list[int]]] = {}  # key -> group -> step positions
     group_ops: dict[tuple, dict[tuple, list[Op]]] = {}
-    rows, op_index, kraus_count, step_wires, folded, first = [], [], [], [], [], []
-    folds = _folds(ops, instructions) if fold else set()
-    for pos, ins in enumerate(instructions):
-        if pos - 1 in folds:  # this channel went into the step before
-            continue
+    rows, op_index, kraus_count, step_wires, folded, first, last = [], [], [], [], [], [], []
+    for positions in _plan(ops, instructions, fold, fuse):
+        pos, ins = positions[0], instructions[positions[0]]
         first.append(pos)
-        if pos in folds:
-            gate, nxt = ops[ins.index], instructions[pos + 1]
-            op = ops[nxt.index]
-            key = ("channel", op.num_kraus, len(op.wires))
-            sub_key = tuple(nxt.local_wires)
-            step_wires.append(sub_key)
-            op_index.append(ins.index)
-            kraus_count.append(op.num_kraus)
-            folded.append(True)
-            names = tuple((o.kind, o.name) if o.kind in (GATE, CHANNEL) else (o.kind, p)
-                          for o, p in ((gate, pos), (op, pos + 1)))
-            group = ("fold", names, _fold_positions(gate, op))
-            group_ops.setdefault(key, {}).setdefault(group, []).append((gate, op))
-            members.setdefault(key, {}).setdefault(group, []).append(len(rows))
-        elif isinstance(ins, Swap):
+        if isinstance(ins, Swap):
             key: tuple = ("swap",)
             sub_key: tuple = (ins.glob, ins.loc - num_global)
             op_index.append(-1)
+            last.append(-1)
             kraus_count.append(0)
             step_wires.append(())
             folded.append(False)
         else:
-            op = ops[ins.index]
-            m = op.num_kraus if op.is_channel else 1
-            key = ("gate", len(op.wires)) if not op.is_channel else ("channel", m, len(op.wires))
-            sub_key = tuple(ins.local_wires)
-            step_wires.append(tuple(ins.local_wires))
+            end = instructions[positions[-1]]
+            op = ops[end.index]
+            gates = positions[:-1] if op.is_channel else positions
             op_index.append(ins.index)
-            kraus_count.append(m if op.is_channel else 0)
-            folded.append(False)
-            group = (op.kind, op.name) if op.kind in (GATE, CHANNEL) else (op.kind, pos)
-            group_ops.setdefault(key, {}).setdefault(group, []).append(op)
+            last.append(end.index)
+            folded.append(op.is_channel and len(positions) > 1)
+            if op.is_channel:
+                key = ("channel", op.num_kraus, len(op.wires))
+                sub_key = tuple(end.local_wires)
+            else:  # a gate, or a fused run on the union of its wires
+                sub_key = tuple(ins.local_wires) if len(gates) == 1 else tuple(
+                    sorted(set().union(*(instructions[g].local_wires for g in gates))))
+                key = ("gate", len(sub_key))
+            kraus_count.append(op.num_kraus if op.is_channel else 0)
+            step_wires.append(sub_key)
+            if len(gates) > 1:  # a fused run, multiplied out here (its gates are concrete)
+                on = sorted(set().union(*(instructions[g].local_wires for g in gates)))
+                u = _block(ops, instructions, gates, on)
+                if op.is_channel:  # K_i U, in jnp when the channel's operators are traced
+                    kraus = _group_stack([op])
+                    xp = np if isinstance(kraus, np.ndarray) else jnp
+                    where = [list(end.local_wires).index(w) for w in on]
+                    u = xp.matmul(kraus[0], _embed_stack(u[None], where, len(op.wires), np)[0])
+                group: tuple = ("block", pos)
+                item = _Matrix(u)
+            elif len(positions) == 2:  # one gate folded into the channel: vectorised per names
+                gate = ops[ins.index]
+                names = tuple((o.kind, o.name) if o.kind in (GATE, CHANNEL) else (o.kind, p)
+                              for o, p in ((gate, pos), (op, positions[1])))
+                group, item = ("fold", names, _fold_positions(gate, op)), (gate, op)
+            else:
+                group = (op.kind, op.name) if op.kind in (GATE, CHANNEL) else (op.kind, pos)
+                item = op
+            group_ops.setdefault(key, {}).setdefault(group, []).append(item)
             members.setdefault(key, {}).setdefault(group, []).append(len(rows))
         b = keys.setdefault(key, len(keys) + 1)
         subs = wiresets.setdefault(key, {})
@@ -426,9 +506,9 @@ def build(
     is_chan = kc > 0
     chan[is_chan] = np.arange(int(is_chan.sum()), dtype=np.int32)
     slack = np.zeros(padded, np.float64)
-    for pos, (i, f) in enumerate(zip(op_index, folded, strict=True)):
+    for pos, (i, j) in enumerate(zip(op_index, last, strict=True)):
         if i >= 0:
-            slack[pos] = sum(op_slack(ops[j]) for j in range(i, i + 1 + f))
+            slack[pos] = sum(op_slack(ops[o]) for o in range(i, j + 1))
     kmax = max((len(w) for w in step_wires), default=1) or 1
     at = np.zeros((padded, kmax), np.int32)
     for pos, ws in enumerate(step_wires):
@@ -438,4 +518,4 @@ def build(
                     jnp.asarray(slack, real), jnp.asarray(at), tuple(stacks))
     return Schedule(program, tables, code, kc[:steps].astype(np.int64), at[:steps],
                     np.asarray(op_index, np.int64), tuple(ops), np.asarray(folded, bool),
-                    np.asarray(first, np.int64))
+                    np.asarray(first, np.int64), np.asarray(last, np.int64))
