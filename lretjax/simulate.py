@@ -376,20 +376,10 @@ class _Eager:
         sch = self.schedule
         return int(sch.op_index[step]) if step < sch.num_steps else len(self.circuit.ops)
 
-    def _step_at(self, ops_done: int) -> int:
-        """The step that begins at op ``ops_done`` (a checkpoint's position)."""
-        sch = self.schedule
-        if ops_done >= len(self.circuit.ops):
-            return sch.num_steps
-        found = np.flatnonzero(sch.op_index == ops_done)
-        if not found.size:
-            raise SimulationConfigError(f"op {ops_done} lies inside a step of this run's schedule: "
-                                        "the checkpoint was written by another lretjax")
-        return int(found[0])
-
     def go(self, carry: Carry, ops_done: int) -> LowRankState:
         total = self.schedule.num_steps
-        start = self._step_at(ops_done)
+        # the step that begins at op ``ops_done`` (``resume`` builds a schedule that has one)
+        start = int(np.searchsorted(self.schedule.op_index, ops_done))
         bounds: set[int] = set()
         if self.progress is not None:
             every = max(total // 100, 1)

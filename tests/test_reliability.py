@@ -327,3 +327,13 @@ def test_earlier_carries_are_kept_only_for_the_replay_and_small_factors():
     assert not keeps_carries(Settings(64, 0, checks=checks, chunks=8), 2**16, np.complex64)
     big = KEEP_MAX_BYTES // (64 * 8) * 2
     assert not keeps_carries(Settings(64, 0, checks=checks), big, np.complex64)
+
+
+def test_a_nan_matrix_leading_its_stack_is_named_not_the_first_op():
+    """The NaN unitary leads the one-wire gates' stack. The zero that ties an eager carry to its
+    inputs once read that entry as x * 0 = NaN, so the state was NaN from step 0 and the replay
+    named the CNOT before it."""
+    nan = Op("unitary", (2,), (np.array([[np.nan, 0], [0, 1]], complex),), "unitary")
+    c = with_op(Circuit(3).cx(0, 1).depolarizing(0.1, 1).h(2), 1, nan)
+    with pytest.raises(NumericalError, match=r"after op 1 \(unitary\[2\].*NaN or inf"):
+        simulate(c)

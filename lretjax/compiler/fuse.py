@@ -25,17 +25,22 @@ def _fusable(op: Op) -> bool:
 
 
 def embed(u, op_wires, block_wires):
-    """The matrix of ``u`` on ``op_wires`` as an operator on ``block_wires`` (first = high bit).
+    """The matrix of ``u`` on ``op_wires`` as an operator on ``block_wires`` (first = high bit);
+    leading axes of ``u`` are a batch.
 
     NumPy in, NumPy out (nothing traced); anything else goes through jax.numpy."""
     xp = np if isinstance(u, np.ndarray) else jnp
     k, g = len(block_wires), len(op_wires)
-    pos = [block_wires.index(w) for w in op_wires]
+    u = xp.asarray(u)
+    batch = u.shape[:-2]
+    if list(op_wires) == list(block_wires):
+        return u
+    pos = [list(block_wires).index(w) for w in op_wires]
     rest = [i for i in range(k) if i not in pos]
-    ut = xp.asarray(u).reshape((2,) * (2 * g))
+    ut = u.reshape(batch + (2,) * (2 * g))
     # Out axes of u become the op's wires; identity on the rest via an outer product.
     eye = xp.eye(2 ** (k - g), dtype=ut.dtype).reshape((2,) * (2 * (k - g)))
-    full = xp.tensordot(ut, eye, axes=0)  # axes: u_out(g), u_in(g), e_out(k-g), e_in(k-g)
+    full = ut[(...,) + (None,) * (2 * (k - g))] * eye  # axes: u_out(g), u_in(g), e_out, e_in
     out_order = pos + rest
     src = list(range(g)) + list(range(2 * g, 2 * g + k - g))
     src_in = list(range(g, 2 * g)) + list(range(2 * g + k - g, 2 * k))
@@ -44,7 +49,9 @@ def embed(u, op_wires, block_wires):
         perm[b] = axis
     for axis, b in zip(src_in, out_order, strict=True):
         perm[k + b] = axis
-    return xp.transpose(full, perm).reshape(2**k, 2**k)
+    nb = len(batch)
+    full = xp.transpose(full, list(range(nb)) + [nb + a for a in perm])
+    return full.reshape(batch + (2**k, 2**k))
 
 
 def block_matrix(ops, wires):

@@ -75,7 +75,8 @@ def prefer_dense(schedule: Schedule, start: int, width: int, dtype, available: i
         return False
     costs = _costs(dtype)
     kinds = schedule.kraus_count[start:]
-    ks = [len(schedule.ops[i].wires) for i in schedule.last_op[start:]]
+    # wires of each step's branch (a fused run acts on more wires than any one of its gates)
+    ks = [schedule.program.branches[b - 1].k for b in schedule.code[start:, 0]]
     low = sum(low_rank_cost(n, width, int(m), k, costs) for m, k in zip(kinds, ks, strict=True))
     dense = sum(dense_cost(n, k, costs) for k in ks) + costs["mac"] * 4**n * width
     return dense + min_saving < low

@@ -41,6 +41,7 @@ from jaxtyping import Array, Float, Int
 
 from ..channels import CHANNELS
 from ..circuit import CHANNEL, GATE, Circuit, Op, Param
+from ..compiler.fuse import embed
 from ..gates import GATES
 from ..health import op_slack
 
@@ -150,8 +151,6 @@ class Schedule:
       wires: host copy of ``tables.wires`` without the padding rows.
       op_index: (steps,) first op of the circuit each step runs, -1 for swaps.
       ops: the circuit's ops (for messages).
-      folded: (steps,) whether the step is a channel with the gates before it folded in (ops
-        ``op_index`` to ``last``).
       instruction: (steps,) the instruction each step begins with (``build``'s ``instructions``:
         a sharded plan's steps; by default the circuit's ops).
       last: (steps,) last op of the circuit each step runs (-1 for swaps).
@@ -164,7 +163,6 @@ class Schedule:
     wires: np.ndarray
     op_index: np.ndarray
     ops: tuple[Op, ...]
-    folded: np.ndarray | None = None
     instruction: np.ndarray | None = None
     last: np.ndarray | None = None
 
@@ -172,6 +170,12 @@ class Schedule:
     def last_op(self) -> np.ndarray:
         """(steps,) last op of the circuit each step runs (the channel of a folded step)."""
         return self.op_index if self.last is None else self.last
+
+    @property
+    def folded(self) -> np.ndarray:
+        """(steps,) whether the step is a channel with the gates before it folded in (ops
+        ``op_index`` to ``last_op``)."""
+        return self.is_channel & (self.last_op > self.op_index)
 
     @property
     def num_steps(self) -> int:
@@ -256,7 +260,7 @@ def _group_stack(ops: Sequence, values=None) -> Array:
         gates, channels = zip(*ops, strict=True)
         U, K = _group_stack(gates, values), _group_stack(channels, values)
         xp = np if isinstance(U, np.ndarray) and isinstance(K, np.ndarray) else jnp
-        U = _embed_stack(U, _fold_positions(*first), len(first[1].wires), xp)
+        U = embed(U, _fold_positions(*first), range(len(first[1].wires)))
         return xp.matmul(K, U[:, None])
     if first.kind == GATE:
         spec = GATES[first.name]
@@ -280,19 +284,6 @@ class _Matrix:
 def _fold_positions(gate: Op, channel: Op) -> tuple[int, ...]:
     """Where the gate's wires sit among the channel's."""
     return tuple(channel.wires.index(w) for w in gate.wires)
-
-
-def _embed_stack(U, positions: Sequence[int], k: int, xp):
-    """(count, 2^g, 2^g) unitaries on ``positions`` of k wires as (count, 2^k, 2^k) ones."""
-    g, count = len(positions), U.shape[0]
-    if tuple(positions) == tuple(range(k)):
-        return U
-    full = xp.einsum("cab,ij->caibj", U, xp.eye(2 ** (k - g), dtype=U.dtype))
-    full = full.reshape((count,) + (2,) * (2 * k))
-    order = list(positions) + [w for w in range(k) if w not in positions]  # axes' wires now
-    inverse = [order.index(w) for w in range(k)]
-    full = xp.transpose(full, [0] + [1 + a for a in inverse] + [1 + k + a for a in inverse])
-    return full.reshape(count, 2**k, 2**k)
 
 
 # Concrete gates run back to back fuse into one step on at most this many wires: one pass of L
@@ -352,9 +343,7 @@ def _block(ops: Sequence[Op], instructions: Sequence, positions: Sequence[int], 
     m = np.eye(2 ** len(wires), dtype=complex)
     for pos in positions:
         ins = instructions[pos]
-        u = np.asarray(_group_stack([ops[ins.index]]), complex)
-        where = [list(wires).index(w) for w in ins.local_wires]
-        m = _embed_stack(u, where, len(wires), np)[0] @ m
+        m = embed(np.asarray(_group_stack([ops[ins.index]]), complex)[0], ins.local_wires, wires) @ m
     return m
 
 
@@ -412,7 +401,7 @@ def build(
     wiresets: dict[tuple, dict[tuple, int]] = {}
     members: dict[tuple, dict[tuple, list[int]]] = {}  # key -> group -> step positions
     group_ops: dict[tuple, dict[tuple, list[Op]]] = {}
-    rows, op_index, kraus_count, step_wires, folded, first, last = [], [], [], [], [], [], []
+    rows, op_index, kraus_count, step_wires, first, last = [], [], [], [], [], []
     for positions in _plan(ops, instructions, fold, fuse):
         pos, ins = positions[0], instructions[positions[0]]
         first.append(pos)
@@ -423,31 +412,27 @@ def build(
             last.append(-1)
             kraus_count.append(0)
             step_wires.append(())
-            folded.append(False)
         else:
             end = instructions[positions[-1]]
             op = ops[end.index]
             gates = positions[:-1] if op.is_channel else positions
             op_index.append(ins.index)
             last.append(end.index)
-            folded.append(op.is_channel and len(positions) > 1)
+            on = tuple(sorted(set().union(*(instructions[g].local_wires for g in gates))))
             if op.is_channel:
                 key = ("channel", op.num_kraus, len(op.wires))
                 sub_key = tuple(end.local_wires)
             else:  # a gate, or a fused run on the union of its wires
-                sub_key = tuple(ins.local_wires) if len(gates) == 1 else tuple(
-                    sorted(set().union(*(instructions[g].local_wires for g in gates))))
+                sub_key = tuple(ins.local_wires) if len(gates) == 1 else on
                 key = ("gate", len(sub_key))
             kraus_count.append(op.num_kraus if op.is_channel else 0)
             step_wires.append(sub_key)
             if len(gates) > 1:  # a fused run, multiplied out here (its gates are concrete)
-                on = sorted(set().union(*(instructions[g].local_wires for g in gates)))
                 u = _block(ops, instructions, gates, on)
                 if op.is_channel:  # K_i U, in jnp when the channel's operators are traced
                     kraus = _group_stack([op])
                     xp = np if isinstance(kraus, np.ndarray) else jnp
-                    where = [list(end.local_wires).index(w) for w in on]
-                    u = xp.matmul(kraus[0], _embed_stack(u[None], where, len(op.wires), np)[0])
+                    u = xp.matmul(kraus[0], embed(u, on, end.local_wires))
                 group: tuple = ("block", pos)
                 item = _Matrix(u)
             elif len(positions) == 2:  # one gate folded into the channel: vectorised per names
@@ -517,5 +502,5 @@ def build(
     tables = Tables(jnp.asarray(table), jnp.asarray(kc), jnp.asarray(chan),
                     jnp.asarray(slack, real), jnp.asarray(at), tuple(stacks))
     return Schedule(program, tables, code, kc[:steps].astype(np.int64), at[:steps],
-                    np.asarray(op_index, np.int64), tuple(ops), np.asarray(folded, bool),
-                    np.asarray(first, np.int64), np.asarray(last, np.int64))
+                    np.asarray(op_index, np.int64), tuple(ops), np.asarray(first, np.int64),
+                    np.asarray(last, np.int64))
