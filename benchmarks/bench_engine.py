@@ -34,7 +34,7 @@ Parts (each case in a fresh subprocess, so "cold" is what a new process pays):
   and without, each in a fresh process (first call and warm), beside Aer on the n = 12 circuit.
 - ``fold``: the same three cases and a circuit with noise on its two-wire gates only, with gates
   folded into channels and fused into runs and without (``engine.build(fold=, fuse=)``), each in
-  a fresh process with ``OPENBLAS_NUM_THREADS=1``.
+  a fresh process with ``OPENBLAS_NUM_THREADS=1``, beside Aer on the n = 12 circuit.
 - ``gpu``: the paper family at depth 10 on one GPU at (n, r) = (16, 64), (20, 64), (24, 16):
   eager warm, jitted warm, eager cold (fresh process), with one copy pass of L measured in the
   same process.
@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import os
 import platform
@@ -325,20 +324,19 @@ def worker_threads(spec: dict) -> dict:
 
     if not spec["limit"]:
         loop.lapack_limit = lambda platform: (lambda eig_size: contextlib.nullcontext())
-    if not spec.get("fold", True):  # every op its own step, as before folding gates into channels
-        from lretjax.engine import build
+    sys.path.insert(0, str(HERE))
+    from toggles import one_step_per_op, steps
 
-        # the module itself: the package's attribute ``lretjax.simulate`` is the function
-        sys.modules["lretjax.simulate"].build = functools.partial(build, fold=False, fuse=False)
+    if not spec.get("fold", True):
+        one_step_per_op()
     if spec["case"] in THREAD_CASES or spec["case"] in FOLD_CASES:
         kw = dict({**THREAD_CASES, **FOLD_CASES}[spec["case"]])
         n = kw.pop("n")
         circuit = _paper_circuit(n) if spec["case"] in THREAD_CASES else _two_wire_noise_circuit(n)
         first, warm, _ = first_and_warm(lambda: jax.block_until_ready(lj.simulate(circuit, **kw).L),
                                         repeats=2)
-        steps = sys.modules["lretjax.simulate"].build(circuit).num_steps  # shows the toggle took
         return {"case": spec["case"], "limit": spec["limit"], "fold": spec.get("fold", True),
-                "steps": steps, "ops": len(circuit.ops), "first_s": first, "warm_s": warm}
+                "steps": steps(circuit), "ops": len(circuit.ops), "first_s": first, "warm_s": warm}
     import jax.numpy as jnp
 
     from lretjax.grad import expval_fn
@@ -477,8 +475,9 @@ def part_fold() -> dict:
     each in a fresh process, the LAPACK limit on."""
     env = {"JAX_PLATFORMS": "cpu", "OPENBLAS_NUM_THREADS": "1"}
     cases = [*THREAD_CASES, *FOLD_CASES, "jitted expval_fn n=12 depth 6 r=32"]
-    return {"rows": [run({"kind": "threads", "case": case, "limit": True, "fold": fold}, env=env)
-                     for case in cases for fold in (False, True)]}
+    rows = [run({"kind": "threads", "case": case, "limit": True, "fold": fold}, env=env)
+            for case in cases for fold in (False, True)]
+    return {"rows": rows, "aer_n12": run({"kind": "dense_aer"}, env=env)}
 
 
 def part_gpu() -> dict:
@@ -553,6 +552,8 @@ def _print(results: dict) -> None:
             steps = f" {row['steps']}/{row['ops']} steps" if "steps" in row else ""
             print(f"  {row['case']:36s} fold {str(row['fold']):5s}{steps} first {row['first_s']:6.2f} "
                   f"warm {row['warm_s']:6.2f}{grad}")
+        aer = results["fold"]["aer_n12"]
+        print(f"  Aer, the n = 12 paper circuit: first {aer['first_s']:.2f}  warm {aer['warm_s']:.2f}")
     if "gpu" in results:
         print("\nGPU, paper family depth 10, epsilon 1e-4")
         print("   n   r   ops  cold s  eager s  jit s  eager/jit  copy pass ms  passes/op")

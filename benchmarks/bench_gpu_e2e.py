@@ -45,21 +45,17 @@ def worker(spec: dict) -> dict:
     sys.path.insert(0, str(HERE))
     from bench_gpu import copy_time, rand_state
     from families import lret_paper_circuit, with_gate_noise
+    from toggles import one_step_per_op, steps
 
     import lretjax as lj
 
     kind, n, r, depth = spec["kind"], spec["n"], spec["r"], spec["depth"]
     representation = spec.get("representation", "low-rank")
-    if spec.get("no_fold"):  # every op its own step, as before folding, for a comparison in one run
-        import functools
-
-        from lretjax.engine import build
-
-        # the module itself: the package's attribute ``lretjax.simulate`` is the function
-        sys.modules["lretjax.simulate"].build = functools.partial(build, fold=False, fuse=False)
+    if spec.get("no_fold"):
+        one_step_per_op()
     circuit = with_gate_noise(lret_paper_circuit(n, depth), "depolarizing", 1e-3)
     out = {"kind": kind, "n": n, "max_rank": r, "depth": depth, "ops": len(circuit.ops),
-           "steps": sys.modules["lretjax.simulate"].build(circuit).num_steps,
+           "steps": steps(circuit),
            "device": str(jax.devices()[0]), "fold": not spec.get("no_fold"),
            "mem_fraction": spec.get("mem_fraction"),
            "bytes_limit_GiB": (jax.devices()[0].memory_stats() or {}).get("bytes_limit", 0) / 2**30}

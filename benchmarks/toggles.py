@@ -1,0 +1,22 @@
+"""Switches a benchmark worker flips to run the engine as it ran before a change, for a
+comparison in one run (each worker is a fresh process, so a switch lasts for its run only)."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+
+def one_step_per_op() -> None:
+    """Every op its own step: no gate folded into a channel, no run of gates fused
+    (``engine.build(fold=False, fuse=False)``)."""
+    import lretjax  # noqa: F401  (loads lretjax.simulate)
+    from lretjax.engine import build
+
+    # the module itself: the package's attribute ``lretjax.simulate`` is the function
+    sys.modules["lretjax.simulate"].build = functools.partial(build, fold=False, fuse=False)
+
+
+def steps(circuit) -> int:
+    """Steps the run's schedule has (shows whether ``one_step_per_op`` took)."""
+    return sys.modules["lretjax.simulate"].build(circuit).num_steps
