@@ -40,7 +40,7 @@ from ..errors import SimulationConfigError
 from ..ops.channel import channel_unfactor, wires_back, wires_last
 from ..ops.wires import gather_back, gather_last
 from .collectives import LOCAL
-from .loop import bound_segments, resize, run_steps
+from .loop import lifted_segments, resize, run_steps
 from .schedule import ChannelBranch, GateBranch, Program, Schedule
 from .step import (
     Carry,
@@ -109,7 +109,7 @@ def adjoint_evolve(schedule: Schedule, carry: Carry, eps, trace0, settings: Sett
     dim = 2**schedule.program.num_wires
     width0 = carry.L.shape[-1]
     start = max(width0, min(MIN_WIDTH, settings.max_rank, dim))
-    segments = tuple(bound_segments(schedule, start, settings.max_rank))
+    segments = tuple(lifted_segments(schedule, start, settings.max_rank))
     spans = _channel_spans(schedule, segments)
     program = schedule.program
     base = dataclasses.replace(settings, check_all=False)

@@ -154,10 +154,33 @@ def bound_segments(schedule: Schedule, width0: int, max_rank: int, start: int = 
     return segments
 
 
+# The traced path lifts the growth phase's narrow widths to the widest cheap width (``CHEAP``) the
+# rank's bound reaches within this fraction of the steps: each width is one more loop to compile
+# (two under jax.grad), and the few steps before the bound gets there cost little more at it.
+LIFT_STEPS = 0.1
+
+
+def lifted_segments(schedule: Schedule, width0: int, max_rank: int, start: int = 0, stop: int | None = None,
+                    platform: str | None = None) -> list[tuple[int, int, int]]:
+    """``bound_segments`` with the leading segments merged into one at the widest width that is
+    cheap on ``platform`` (default: JAX's backend, which a trace compiles for) and that the bound
+    reaches within ``LIFT_STEPS`` of the steps. The bound only grows, so they are a prefix."""
+    segments = bound_segments(schedule, width0, max_rank, start, stop)
+    platform = platform or jax.default_backend()
+    first = segments[0][0] if segments else start
+    total = segments[-1][1] - first if segments else 0
+    lift = max((w for a, _, w in segments
+                if a - first <= LIFT_STEPS * total and cheap(schedule, w, first, platform)), default=0)
+    merged = [s for s in segments if s[2] <= lift]
+    if len(merged) < 2:
+        return segments
+    return [(first, merged[-1][1], lift), *segments[len(merged):]]
+
+
 def evolve(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, coll, *, start: int = 0,
            stop: int | None = None) -> Carry:
     """Run the schedule inside the caller's trace (jit/grad/vmap/shard_map): static widths."""
-    for a, b, w in bound_segments(schedule, carry.L.shape[-1], settings.max_rank, start, stop):
+    for a, b, w in lifted_segments(schedule, carry.L.shape[-1], settings.max_rank, start, stop):
         carry = carry._replace(L=resize(carry.L, w))
         carry = run_steps(carry, schedule.program, schedule.tables, dataclasses.replace(settings, width=w),
                           coll, eps, trace0, a, b, schedule)
@@ -209,33 +232,55 @@ HEADROOM = 1.25
 GRID_ENTRIES = 2**18
 
 
-def grid_width(need: int) -> int:
-    """The smallest width on the eager grid that holds ``need`` columns (powers of two up to 16)."""
+def grid_width(need: int, steps: int = GRID_STEPS) -> int:
+    """The smallest width on the eager grid of ``steps`` per octave that holds ``need`` columns
+    (powers of two up to 16)."""
     need = max(int(need), 1)
     if need <= 16:
         return 1 << (need - 1).bit_length()
-    step = (1 << (need - 1).bit_length()) // (2 * GRID_STEPS)
+    step = max((1 << (need - 1).bit_length()) // (2 * steps), 1)
     return -(-need // step) * step
 
 
-def grown_width(need: int, width: int, max_rank: int, dim: int) -> int:
+def grown_width(need: int, width: int, max_rank: int, dim: int, platform: str = "cpu", kraus: int = 1) -> int:
     """The width after a channel wanted ``need`` columns of an L ``width`` wide, at most
     max(max_rank, need) and 2^n: the grid point ``HEADROOM`` above the need, or for small factors
-    (``GRID_ENTRIES``) the power of two above twice the need."""
+    (``GRID_ENTRIES``) the power of two above twice the need.
+
+    Off the CPU (``kraus``: the largest Kraus count of the run) a compile costs two to three times
+    more and cheap widths (``CHEAP``) cost alike: L jumps to the widest cheap width, and past it
+    moves on a grid of half as many steps per octave."""
     if need >= max_rank:
         return int(min(need, dim))
+    if platform != "cpu":
+        entries, stack = CHEAP.get(platform, CHEAP["cpu"])
+        fits = min(entries // dim, stack // max(kraus, 1))
+        widest = min(1 << (fits.bit_length() - 1) if fits else 0, max_rank, dim)  # a power of two
+        if need <= widest:
+            return int(widest)
+        steps = max(GRID_STEPS // 2, 1)
+        return int(min(grid_width(max(math.ceil(HEADROOM * need), width + 1), steps), max_rank, dim))
     if dim * 2 * need < GRID_ENTRIES:
         return width_for(max(2 * need, width + 1), max_rank, dim)
     return int(min(grid_width(max(math.ceil(HEADROOM * need), width + 1)), max_rank, dim))
 
 
-# Up to this many entries of L (2^n x width) a pass over it costs microseconds, and up to this
-# many stacked columns an eigensolve about a millisecond: below both, narrower widths buy nothing
-# but compiles, so an eager run starts at the widest its rank can reach. On a GPU a pass over
-# 2^22 complex64 entries (32 MiB) takes about 15 us and cuSOLVER's eigensolve is latency-bound,
-# 0.9-2.1 ms from 64 to 256 columns (docs/performance.md), while each width compiles its own
-# program (seconds at 16 wires).
-CHEAP = {"cpu": (2**16, 128), "gpu": (2**22, 256)}
+# Up to this many entries of L (2^n x width) a pass over it is cheap beside a compile, and up to
+# this many stacked columns an eigensolve is too: below both, narrower widths buy nothing but
+# compiles, so a run starts at the widest its rank can reach. On an H100 a segment program takes
+# 0.6-1.6 s to compile at 14-20 wires, about a thousand passes over 2^28 complex64 entries
+# (2 GiB, 1.5 ms), and cuSOLVER's eigensolve is latency-bound, 0.9-2.1 ms from 64 to 256 columns
+# (docs/performance.md): an eager run whose rank stays low pays at most
+# ``simulate.NARROW_EVERY`` steps at the wide width before it narrows, about one compile.
+CHEAP = {"cpu": (2**16, 128), "gpu": (2**28, 256)}
+
+
+def cheap(schedule: Schedule, width: int, start: int = 0, platform: str = "cpu") -> bool:
+    """Whether L ``width`` wide, and the stack of the widest channel from step ``start`` on, are
+    within ``CHEAP`` on ``platform``."""
+    m = int(max(schedule.kraus_count[start:].max(initial=1), 1))
+    entries, stack = CHEAP.get(platform, CHEAP["cpu"])
+    return 2**schedule.program.num_wires * width <= entries and m * width <= stack
 
 
 def start_width(schedule: Schedule, width: int, max_rank: int, start: int = 0, platform: str = "cpu") -> int:
@@ -246,9 +291,7 @@ def start_width(schedule: Schedule, width: int, max_rank: int, start: int = 0, p
         return width
     segments = bound_segments(schedule, width, max_rank, start)
     bound = max(w for _, _, w in segments)
-    m = int(max(schedule.kraus_count[start:].max(initial=1), 1))
-    entries, stack = CHEAP.get(platform, CHEAP["cpu"])
-    if 2**schedule.program.num_wires * bound <= entries and m * bound <= stack:
+    if cheap(schedule, bound, start, platform):
         return max(width, bound)
     channels = np.flatnonzero(schedule.kraus_count[start:]) + start
     if channels.size:
@@ -355,7 +398,7 @@ def drive(schedule: Schedule, carry: Carry, eps, trace0, settings: Settings, pla
             raise HealthFailure(Failure(fail, why, i, before, width, *good))
         if halt >= 0:
             # A channel wanted more columns than L has: widen L and run that channel again.
-            width = grown_width(need, width, max_rank, dim)
+            width = grown_width(need, width, max_rank, dim, platform, kraus)
             if leave is not None and leave(halt, width):
                 return carry
             carry = carry._replace(halt=jnp.asarray(-1, jnp.int32))
