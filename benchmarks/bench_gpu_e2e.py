@@ -39,6 +39,40 @@ ROWS = [("family", 16, 64, 10), ("family", 20, 64, 10), ("family", 24, 64, 10), 
 QUICK = [("family", 10, 16, 4), ("cpp_lret", 8, 1024, 5)]
 
 
+class compile_log:
+    """Seconds JAX spends tracing, lowering and compiling (``jax.monitoring`` duration events),
+    from its creation on: how much of a cold run is compilation, in how many programs, and which
+    functions took the most."""
+
+    EVENTS = {"/jax/core/compile/jaxpr_trace_duration": "trace_s",
+              "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower_s",
+              "/jax/core/compile/backend_compile_duration": "xla_s"}
+
+    def __init__(self):
+        import jax
+
+        self.totals = dict.fromkeys(self.EVENTS.values(), 0.0)
+        self.programs, self.longest = 0, 0.0
+        self.by_function: dict[str, float] = {}
+        jax.monitoring.register_event_duration_secs_listener(self._record)
+
+    def _record(self, event, duration, **kwargs):
+        key = self.EVENTS.get(event)
+        if key is None:
+            return
+        self.totals[key] += duration
+        name = str(kwargs.get("fun_name", "?"))
+        self.by_function[name] = self.by_function.get(name, 0.0) + duration
+        if key == "xla_s":
+            self.programs += 1
+            self.longest = max(self.longest, duration)
+
+    def summary(self, top: int = 6) -> dict:
+        heaviest = sorted(self.by_function.items(), key=lambda kv: -kv[1])[:top]
+        return {**self.totals, "xla_programs": self.programs, "xla_longest_s": self.longest,
+                "heaviest_s": {name: round(t, 3) for name, t in heaviest}}
+
+
 def worker(spec: dict) -> dict:
     import jax
 
@@ -50,6 +84,7 @@ def worker(spec: dict) -> dict:
     import lretjax as lj
 
     kind, n, r, depth = spec["kind"], spec["n"], spec["r"], spec["depth"]
+    compiles = compile_log()
     representation = spec.get("representation", "low-rank")
     if spec.get("no_fold"):
         one_step_per_op()
@@ -57,7 +92,7 @@ def worker(spec: dict) -> dict:
     out = {"kind": kind, "n": n, "max_rank": r, "depth": depth, "ops": len(circuit.ops),
            "steps": steps(circuit),
            "device": str(jax.devices()[0]), "fold": not spec.get("no_fold"),
-           "mem_fraction": spec.get("mem_fraction"),
+           "mem_fraction": spec.get("mem_fraction"), "xla_flags": spec.get("xla_flags", ""),
            "bytes_limit_GiB": (jax.devices()[0].memory_stats() or {}).get("bytes_limit", 0) / 2**30}
 
     def run():
@@ -76,6 +111,7 @@ def worker(spec: dict) -> dict:
     except lj.ResourceError as e:
         return {**out, "status": "does not fit", "error": str(e)[:300]}
     out["cold_s"] = time.perf_counter() - t
+    out["cold_compile"] = compiles.summary()  # what of cold_s went on tracing, lowering, XLA
     from lretjax.engine import loop
 
     # segment programs the cold run compiled (one per width and form): what its compile time buys
@@ -120,6 +156,8 @@ def main(argv=None) -> dict:
                     help="auto: let the engine go on with rho where its cost model says rho is cheaper")
     ap.add_argument("--no-fold", action="store_true",
                     help="run every op as its own step (no gate folded into a channel or fused)")
+    ap.add_argument("--xla-flags", default="",
+                    help="appended to XLA_FLAGS in each worker, e.g. --xla_gpu_autotune_level=0")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
@@ -141,6 +179,9 @@ def main(argv=None) -> dict:
         spec = {"kind": kind, "n": n, "r": r, "depth": depth, "result": path,
                 "representation": a.representation, "no_fold": a.no_fold}
         env = dict(os.environ)
+        if a.xla_flags:
+            env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {a.xla_flags}".strip()
+            spec["xla_flags"] = env["XLA_FLAGS"]
         if kind == "n28":  # an H100's memory on a bigger card: set the fraction yourself
             env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.97")
             spec["mem_fraction"] = float(env["XLA_PYTHON_CLIENT_MEM_FRACTION"])
