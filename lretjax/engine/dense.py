@@ -142,6 +142,9 @@ def build_dense(circuit: Circuit, start: int, dtype) -> Schedule:
     else:
         blocks = [(tuple(op.wires), superoperator(jnp.asarray(k)), start + j)
                   for j, (op, k) in enumerate(zip(ops, kraus, strict=True))]
+    # Each block on its wires in ascending order: (1, 0) and (0, 1) are then one static variant
+    # of the branch, and each variant is compiled code over all 4^n entries.
+    blocks = [(tuple(sorted(w)), _embed(s, w, sorted(w)), first) for w, s, first in blocks]
     keys: dict[tuple, int] = {}
     subs: dict[int, dict[tuple, int]] = {}
     stacks: dict[int, list] = {}
