@@ -16,6 +16,11 @@ Noise models put a channel after every gate, so this removes most gate passes of
 gates back to back on at most ``FUSE_WIRES`` wires are *fused*: their product, computed here, is
 one step (and folds like a gate). Each step runs a contiguous range of the circuit's ops.
 
+One-wire depolarizing channels with concrete probabilities on the same wire, with only one-wire
+named gates between them, are *merged* into one channel step (``_merge_tail``): depolarizing noise
+commutes with every unitary on its wire and composes with itself, so the step applies one
+depolarizing channel after the gates' product and truncates once.
+
 Only named gates and channels fold and fuse: their matrices are exact by construction, so a
 health check that fails in such a step can only be round-off, and naming the step's last op is
 fair; a user's matrix stays a step of its own, so a bad one is named.
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -256,6 +262,8 @@ def _group_stack(ops: Sequence, values=None) -> Array:
     if isinstance(first, _Matrix):  # fused runs, multiplied out already (``_block``)
         values_ = [m.value for m in ops]
         return np.stack(values_) if all(isinstance(v, np.ndarray) for v in values_) else jnp.stack(values_)
+    if isinstance(first, _Merged):
+        return _merged_stack(ops, values)
     if isinstance(first, tuple):
         gates, channels = zip(*ops, strict=True)
         U, K = _group_stack(gates, values), _group_stack(channels, values)
@@ -279,6 +287,71 @@ class _Matrix:
     """A step's matrix (or Kraus set) computed while building: a fused run, maybe folded."""
 
     value: object
+
+
+@dataclass(frozen=True)
+class _Merged:
+    """A step of depolarizing channels on one wire with one-wire gates between (``_merge_tail``):
+    its ops in order."""
+
+    ops: tuple[Op, ...]
+
+
+def _merged_stack(items: Sequence[_Merged], values=None):
+    """The Kraus sets K_i(p) U of merged steps of one sequence of names: U the product of their
+    gates (vectorised per position, traced where the gates are), p the one depolarizing
+    probability that the channels compose to. A one-wire depolarizing channel is
+    rho -> lambda rho + (1 - lambda) Tr(rho) I / 2 with lambda = 1 - 4p/3: it commutes with every
+    unitary on its wire, and two compose to lambda_1 lambda_2."""
+    first = items[0].ops
+    U = None
+    for j, op in enumerate(first):
+        if op.kind == GATE:
+            u = _group_stack([item.ops[j] for item in items], values)
+            concrete = U is None or (isinstance(u, np.ndarray) and isinstance(U, np.ndarray))
+            U = u if U is None else (np if concrete else jnp).matmul(u, U)
+    lam = np.asarray([np.prod([1 - 4 * float(op.params[0]) / 3 for op in item.ops if op.kind == CHANNEL])
+                      for item in items])
+    K = CHANNELS[MERGES].kraus(3 * (1 - lam) / 4, xp=np)
+    if U is None:
+        return K
+    xp = np if isinstance(U, np.ndarray) else jnp
+    return xp.matmul(K, U[:, None])
+
+
+# The channel that merges across the one-wire gates between two of it on the same wire.
+MERGES = "depolarizing"
+
+
+def _mergeable(ops: Sequence[Op], ins) -> bool:
+    """A one-wire depolarizing channel with a concrete probability (``MERGES``)."""
+    if not isinstance(ins, Apply):
+        return False
+    op = ops[ins.index]
+    p = op.params[0] if op.params else None
+    return (op.kind == CHANNEL and op.name == MERGES and len(op.wires) == 1
+            and isinstance(p, numbers.Real) and not isinstance(p, bool))
+
+
+def _merge_tail(ops: Sequence[Op], instructions: Sequence, at: int) -> list[int]:
+    """Positions after the channel at ``at`` that merge into its step: while one-wire named gates
+    on its wire are followed by another mergeable channel on it, those gates and that channel.
+    Empty unless the channel at ``at`` is mergeable (``_mergeable``)."""
+    if not _mergeable(ops, instructions[at]):
+        return []
+    wire = tuple(instructions[at].local_wires)
+    out, n = [], len(instructions)
+    pos = at + 1
+    while True:
+        j = pos
+        while (j < n and isinstance(instructions[j], Apply) and ops[instructions[j].index].kind == GATE
+               and tuple(instructions[j].local_wires) == wire):
+            j += 1
+        if j < n and _mergeable(ops, instructions[j]) and tuple(instructions[j].local_wires) == wire:
+            out += list(range(pos, j + 1))
+            pos = j + 1
+        else:
+            return out
 
 
 def _fold_positions(gate: Op, channel: Op) -> tuple[int, ...]:
@@ -306,8 +379,9 @@ def _plan(ops: Sequence[Op], instructions: Sequence, fold: bool, fuse: bool) -> 
     while pos < n:
         ins = instructions[pos]
         if isinstance(ins, Swap) or ops[ins.index].kind != GATE:  # user matrices stay steps
-            steps.append((pos,))
-            pos += 1
+            run = [pos] + (_merge_tail(ops, instructions, pos) if fold else [])
+            steps.append(tuple(run))
+            pos += len(run)
             continue
         run, wires = [pos], set(ins.local_wires)
         while fuse and pos + len(run) < n and _fusable(ops[ins.index], ins):
@@ -324,6 +398,7 @@ def _plan(ops: Sequence[Op], instructions: Sequence, fold: bool, fuse: bool) -> 
             nxt = instructions[after]
             if ops[nxt.index].kind == CHANNEL and wires <= set(nxt.local_wires):
                 run.append(after)
+                run += _merge_tail(ops, instructions, after)
         steps.append(tuple(run))
         pos += len(run)
     return steps
@@ -385,8 +460,8 @@ def build(
         fastest to run); ``"data"``: wires as data, moved by row gathers (one variant per
         branch, fastest to compile when many wire sets share it); ``"auto"``: data for branches
         with more than ``STATIC_VARIANTS`` wire sets. Default: ``default_wires()``.
-      fold: fold each gate (or fused run) into a channel right after it on its wires (module
-        docstring).
+      fold: fold each gate (or fused run) into a channel right after it on its wires, and merge
+        one-wire depolarizing channels across the one-wire gates between them (module docstring).
       fuse: fuse concrete gates run back to back on at most ``FUSE_WIRES`` wires into one step.
     """
     values = None if params is None else (params, {name: i for i, name in enumerate(circuit.parameters)})
@@ -419,6 +494,7 @@ def build(
             op_index.append(ins.index)
             last.append(end.index)
             on = tuple(sorted(set().union(*(instructions[g].local_wires for g in gates))))
+            merged = op.is_channel and any(ops[instructions[g].index].is_channel for g in gates)
             if op.is_channel:
                 key = ("channel", op.num_kraus, len(op.wires))
                 sub_key = tuple(end.local_wires)
@@ -427,7 +503,10 @@ def build(
                 key = ("gate", len(sub_key))
             kraus_count.append(op.num_kraus if op.is_channel else 0)
             step_wires.append(sub_key)
-            if len(gates) > 1:  # a fused run, multiplied out here (its gates are concrete)
+            if merged:  # depolarizing channels on one wire and the gates between (_merge_tail)
+                run_ops = tuple(ops[instructions[g].index] for g in positions)
+                group, item = ("merge", tuple((o.kind, o.name) for o in run_ops)), _Merged(run_ops)
+            elif len(gates) > 1:  # a fused run, multiplied out here (its gates are concrete)
                 u = _block(ops, instructions, gates, on)
                 if op.is_channel:  # K_i U, in jnp when the channel's operators are traced
                     kraus = _group_stack([op])
