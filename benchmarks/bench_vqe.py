@@ -32,6 +32,7 @@ from bench_grad import pennylane_energy  # noqa: E402
 from results_io import device_tag, write_result  # noqa: E402
 
 from lretjax import Circuit, Param  # noqa: E402
+from lretjax.engine import build  # noqa: E402
 from lretjax.grad import expval_fn  # noqa: E402
 
 P_NOISE = 1e-3
@@ -91,7 +92,14 @@ def main(argv=None) -> dict:
     ap.add_argument("--epsilon", type=float, default=1e-5)
     ap.add_argument("--methods", nargs="+", default=["adjoint", "backprop"])
     ap.add_argument("--peer-max", type=int, default=10, help="largest n PennyLane default.mixed runs")
+    ap.add_argument("--no-merge", action="store_true",
+                    help="keep each depolarizing channel its own step (no merging across gates)")
+    ap.add_argument("--tag", default="", help="suffix of the results file")
     a = ap.parse_args(argv)
+    if a.no_merge:
+        from toggles import no_merge
+
+        no_merge()
     if os.environ.get("JAX_ENABLE_X64"):
         jax.config.update("jax_enable_x64", True)
     rows = []
@@ -114,15 +122,16 @@ def main(argv=None) -> dict:
                 print("PennyLane not installed: no peer row")
         for who, vg in runs:
             r = train(vg, x0, a.epochs) | {"n": n, "params": circuit.num_parameters, "ops": len(circuit.ops),
-                                         "who": who}
+                                         "steps": build(circuit, params=np.asarray(x0)).num_steps, "who": who}
             rows.append(r)
             print(f"{n:>3} {r['params']:>6} {r['ops']:>5} {who:>22} {r['total_s']:8.2f} "
                   f"{r['first_epoch_s']:11.2f} {r['epoch_s']:8.3f} {r['energies'][-1]:9.4f}", flush=True)
     res = {"meta": {"device": jax.devices()[0].device_kind, "jax": jax.__version__,
                     "command": " ".join(["python", "benchmarks/bench_vqe.py", *(argv or sys.argv[1:])]),
-                    "goal_total_s_n14_gpu": 5.0, "max_rank": a.max_rank, "epsilon": a.epsilon},
+                    "goal_total_s_n14_gpu": 5.0, "max_rank": a.max_rank, "epsilon": a.epsilon,
+                    "merge": not a.no_merge},
            "rows": rows}
-    write_result(f"vqe_{device_tag()}.json", res)
+    write_result(f"vqe_{device_tag()}{'_' + a.tag if a.tag else ''}.json", res)
     return res
 
 

@@ -17,6 +17,13 @@ def one_step_per_op() -> None:
     sys.modules["lretjax.simulate"].build = functools.partial(build, fold=False, fuse=False)
 
 
+def no_merge() -> None:
+    """Depolarizing channels on one wire stay steps of their own (no ``_merge_tail``)."""
+    from lretjax.engine import schedule
+
+    schedule._merge_tail = lambda ops, instructions, at: []
+
+
 def steps(circuit) -> int:
     """Steps the run's schedule has (shows whether ``one_step_per_op`` took)."""
     return sys.modules["lretjax.simulate"].build(circuit).num_steps
