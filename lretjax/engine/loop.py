@@ -11,7 +11,8 @@ A *segment* is a range of steps at one static width. ``run_steps`` runs one, as
 Two width policies choose the segments:
 
 - ``evolve`` (traced: inside jit/grad/vmap): widths from the rank's known upper bound,
-  min(m * bound, max_rank, 2^n) after a channel, rounded up to powers of two;
+  min(m * bound, max_rank, 2^n) after a channel, rounded up to powers of two, the growth phase
+  lifted to the widest cheap width (``lifted_segments``);
 - ``drive`` (eager: concrete inputs): widths from the rank actually kept. A segment runs until
   a channel wants more columns than L has; the host reads (halt, rank, failure) once per segment,
   widens or narrows L and goes on. Progress, checkpoints and the health checks' replay hang on
