@@ -77,9 +77,10 @@ def test_lifted_traced_runs_agree_with_the_bounded_ones():
 
     c = _noisy(6, 2)
     want = lj.to_density_matrix(jax.jit(lambda: lj.simulate(c, max_rank=64, epsilon=0.0))())
-    bounded = functools.partial(loop.lifted_segments, platform="tpu")  # "tpu": CPU's bounds
+    # ``want`` ran on the CPU's lift; the GPU's lifts further, to one loop
+    cpu = functools.partial(loop.lifted_segments, platform="cpu")
     gpu = functools.partial(loop.lifted_segments, platform="gpu")
-    assert bounded(build(c), 1, 64) != gpu(build(c), 1, 64)
+    assert cpu(build(c), 1, 64) != gpu(build(c), 1, 64)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(loop, "lifted_segments", gpu)
         got = lj.to_density_matrix(jax.jit(lambda: lj.simulate(c, max_rank=64, epsilon=0.0))())
@@ -87,7 +88,8 @@ def test_lifted_traced_runs_agree_with_the_bounded_ones():
     np.testing.assert_allclose(want, dense.evolve(c), atol=1e-12)
 
 
-def test_off_the_cpu_l_grows_to_the_widest_cheap_width_then_on_a_coarser_grid():
+def test_off_the_cpu_l_grows_to_the_widest_cheap_width_then_on_a_coarser_grid(monkeypatch):
+    from lretjax.engine import loop
     from lretjax.engine.loop import grown_width
 
     dim = 2**14
@@ -105,3 +107,6 @@ def test_off_the_cpu_l_grows_to_the_widest_cheap_width_then_on_a_coarser_grid():
     assert grown_width(5, 4, 8, dim, "gpu", 4) == 8
     assert grown_width(900, 768, 1024, dim, "gpu", 4) == 1024
     assert grown_width(3, 2, 64, 4, "gpu", 4) == 4
+    # The grid's steps are read when called (bench_engine sets them to compare policies).
+    monkeypatch.setattr(loop, "GRID_STEPS", 1)
+    assert grown_width(110, 96, 1024, dim, "cpu", 4) == 256

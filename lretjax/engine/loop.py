@@ -233,12 +233,13 @@ HEADROOM = 1.25
 GRID_ENTRIES = 2**18
 
 
-def grid_width(need: int, steps: int = GRID_STEPS) -> int:
-    """The smallest width on the eager grid of ``steps`` per octave that holds ``need`` columns
-    (powers of two up to 16)."""
+def grid_width(need: int, steps: int | None = None) -> int:
+    """The smallest width on the eager grid of ``steps`` per octave (default ``GRID_STEPS``, read
+    when called, so a benchmark may change it) that holds ``need`` columns (powers of two up to 16)."""
     need = max(int(need), 1)
     if need <= 16:
         return 1 << (need - 1).bit_length()
+    steps = GRID_STEPS if steps is None else steps
     step = max((1 << (need - 1).bit_length()) // (2 * steps), 1)
     return -(-need // step) * step
 
@@ -254,8 +255,7 @@ def grown_width(need: int, width: int, max_rank: int, dim: int, platform: str = 
     if need >= max_rank:
         return int(min(need, dim))
     if platform != "cpu":
-        entries, stack = CHEAP.get(platform, CHEAP["cpu"])
-        fits = min(entries // dim, stack // max(kraus, 1))
+        fits = cheap_width(dim, kraus, platform)
         widest = min(1 << (fits.bit_length() - 1) if fits else 0, max_rank, dim)  # a power of two
         if need <= widest:
             return int(widest)
@@ -276,12 +276,17 @@ def grown_width(need: int, width: int, max_rank: int, dim: int, platform: str = 
 CHEAP = {"cpu": (2**16, 128), "gpu": (2**28, 256)}
 
 
+def cheap_width(dim: int, kraus: int, platform: str = "cpu") -> int:
+    """The widest L of ``dim`` rows, stacked ``kraus`` times by a channel, within ``CHEAP``."""
+    entries, stack = CHEAP.get(platform, CHEAP["cpu"])
+    return min(entries // dim, stack // max(kraus, 1))
+
+
 def cheap(schedule: Schedule, width: int, start: int = 0, platform: str = "cpu") -> bool:
     """Whether L ``width`` wide, and the stack of the widest channel from step ``start`` on, are
     within ``CHEAP`` on ``platform``."""
-    m = int(max(schedule.kraus_count[start:].max(initial=1), 1))
-    entries, stack = CHEAP.get(platform, CHEAP["cpu"])
-    return 2**schedule.program.num_wires * width <= entries and m * width <= stack
+    m = int(schedule.kraus_count[start:].max(initial=1))
+    return width <= cheap_width(2**schedule.program.num_wires, m, platform)
 
 
 def start_width(schedule: Schedule, width: int, max_rank: int, start: int = 0, platform: str = "cpu") -> int:
