@@ -32,7 +32,7 @@ from bench_grad import pennylane_energy  # noqa: E402
 from results_io import device_tag, write_result  # noqa: E402
 
 from lretjax import Circuit, Param  # noqa: E402
-from lretjax.engine import build  # noqa: E402
+from lretjax.engine import build, schedule  # noqa: E402
 from lretjax.grad import expval_fn  # noqa: E402
 
 P_NOISE = 1e-3
@@ -94,12 +94,18 @@ def main(argv=None) -> dict:
     ap.add_argument("--peer-max", type=int, default=10, help="largest n PennyLane default.mixed runs")
     ap.add_argument("--no-merge", action="store_true",
                     help="keep each depolarizing channel its own step (no merging across gates)")
+    ap.add_argument("--wires-policy", choices=("static", "data", "auto"),
+                    help="how steps take their wires (engine.build's ``wires``); default: the platform's")
     ap.add_argument("--tag", default="", help="suffix of the results file")
     a = ap.parse_args(argv)
     if a.no_merge:
         from toggles import no_merge
 
         no_merge()
+    if a.wires_policy:
+        from toggles import wire_policy
+
+        wire_policy(a.wires_policy)
     if os.environ.get("JAX_ENABLE_X64"):
         jax.config.update("jax_enable_x64", True)
     rows = []
@@ -129,7 +135,8 @@ def main(argv=None) -> dict:
     res = {"meta": {"device": jax.devices()[0].device_kind, "jax": jax.__version__,
                     "command": " ".join(["python", "benchmarks/bench_vqe.py", *(argv or sys.argv[1:])]),
                     "goal_total_s_n14_gpu": 5.0, "max_rank": a.max_rank, "epsilon": a.epsilon,
-                    "merge": not a.no_merge},
+                    "merge": not a.no_merge,
+                    "wires_policy": a.wires_policy or schedule.default_wires(2**a.wires * a.max_rank)},
            "rows": rows}
     write_result(f"vqe_{device_tag()}{'_' + a.tag if a.tag else ''}.json", res)
     return res

@@ -27,3 +27,18 @@ def no_merge() -> None:
 def steps(circuit) -> int:
     """Steps the run's schedule has (shows whether ``one_step_per_op`` took)."""
     return sys.modules["lretjax.simulate"].build(circuit).num_steps
+
+
+def wire_policy(policy: str) -> None:
+    """Every schedule built with this ``wires`` policy (``engine.schedule.WIRE_POLICIES``)
+    instead of the platform's default."""
+    import lretjax  # noqa: F401  (loads lretjax.simulate)
+    from lretjax.engine import schedule
+
+    def fixed(entries=None):
+        return policy
+
+    schedule.default_wires = fixed
+    sys.modules["lretjax.simulate"].default_wires = fixed
+
+

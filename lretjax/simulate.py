@@ -31,6 +31,7 @@ from .engine import LOCAL, ONE_DEVICE, Carry, Schedule, Settings, build, drive, 
 from .engine.adjoint import adjoint_evolve
 from .engine.dense import continue_dense, prefer_dense
 from .engine.loop import HealthFailure, replay
+from .engine.schedule import default_wires
 from .engine.step import CHANNEL_CHECK, WHY, check_settings
 from .errors import CircuitError, ClassicalError, ParameterError, ResourceError, SimulationConfigError
 from .health import Checks
@@ -156,7 +157,9 @@ def simulate(
     # static wires (the blocks are cut along wires the channel does not touch).
     chunks = 1 if traced else plan_chunks(circuit.num_wires, min(max_rank, 2**circuit.num_wires), max_kraus,
                                           state.L.dtype)
-    schedule = build(circuit, dtype=state.L.dtype, params=values, wires="static" if chunks > 1 else None)
+    dim = 2**circuit.num_wires
+    wires = "static" if chunks > 1 else default_wires(dim * min(max_rank, dim))
+    schedule = build(circuit, dtype=state.L.dtype, params=values, wires=wires)
     settings = Settings(int(max_rank), 0, checks=checks, check_all=traced, renormalize=renormalize,
                         record=bool(record), remat=bool(remat),
                         tolerance=max(schedule.num_channels, 1) if tolerance is not None else 0,

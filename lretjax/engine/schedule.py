@@ -429,10 +429,22 @@ WIRE_POLICIES = ("static", "data", "auto")
 STATIC_VARIANTS = 3
 
 
-def default_wires() -> str:
-    """"auto" on CPU, where compiling dominates and a gather costs little beside the eigensolver;
-    static wires on accelerators, where each pass over L counts."""
-    return "auto" if jax.default_backend() == "cpu" else "static"
+# On an accelerator, factors of at most this many entries (2^n x min(max_rank, 2^n)) take their
+# wires as data where a branch has many wire sets ("auto"): their passes are latency-bound, so a
+# row gather costs what an elementwise pass does, and the loop compiles a few variants instead of
+# one per wire set. The 14-wire noisy VQE (2^14 x 32) on one H100, in one run: first epoch 4.90
+# -> 3.93 s, epochs 0.139 -> 0.138 s (benchmarks/results/vqe_*_wires_*.json). Larger factors,
+# whose passes count, keep static wires (not measured with data wires).
+GPU_DATA_WIRES_MAX = 2**20
+
+
+def default_wires(entries: int | None = None) -> str:
+    """"auto" on CPU, where compiling dominates and a gather costs little beside the eigensolver,
+    and on accelerators for factors of at most ``GPU_DATA_WIRES_MAX`` ``entries``; static wires
+    for larger factors on accelerators, where each pass over L counts."""
+    if jax.default_backend() == "cpu" or (entries is not None and entries <= GPU_DATA_WIRES_MAX):
+        return "auto"
+    return "static"
 
 
 def build(
@@ -459,7 +471,8 @@ def build(
       wires: ``"static"``: one compiled variant of a branch per wire set (elementwise passes,
         fastest to run); ``"data"``: wires as data, moved by row gathers (one variant per
         branch, fastest to compile when many wire sets share it); ``"auto"``: data for branches
-        with more than ``STATIC_VARIANTS`` wire sets. Default: ``default_wires()``.
+        with more than ``STATIC_VARIANTS`` wire sets. Default: ``default_wires()`` (``simulate``
+        passes the factor's size).
       fold: fold each gate (or fused run) into a channel right after it on its wires, and merge
         one-wire depolarizing channels across the one-wire gates between them (module docstring).
       fuse: fuse concrete gates run back to back on at most ``FUSE_WIRES`` wires into one step.
