@@ -51,6 +51,13 @@ def ansatz(n: int, layers: int) -> Circuit:
     return c
 
 
+def steps(circuit: Circuit, x0) -> int:
+    """Steps of the traced run's schedule: the order ``simulate`` gives it (``engine.commute``,
+    unless ``--no-commute``)."""
+    order = sys.modules["lretjax.simulate"].commuted(circuit)
+    return build(circuit, order, params=np.asarray(x0)).num_steps
+
+
 def hamiltonian(n: int) -> dict[str, float]:
     h = {}
     for i in range(n - 1):
@@ -94,6 +101,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--peer-max", type=int, default=10, help="largest n PennyLane default.mixed runs")
     ap.add_argument("--no-merge", action="store_true",
                     help="keep each depolarizing channel its own step (no merging across gates)")
+    ap.add_argument("--no-commute", action="store_true",
+                    help="keep the circuit's order (no depolarizing channel moved to where it merges)")
     ap.add_argument("--wires-policy", choices=("static", "data", "auto"),
                     help="how steps take their wires (engine.build's ``wires``); default: the platform's")
     ap.add_argument("--tag", default="", help="suffix of the results file")
@@ -102,6 +111,10 @@ def main(argv=None) -> dict:
         from toggles import no_merge
 
         no_merge()
+    if a.no_commute:
+        from toggles import no_commute
+
+        no_commute()
     if a.wires_policy:
         from toggles import wire_policy
 
@@ -128,14 +141,14 @@ def main(argv=None) -> dict:
                 print("PennyLane not installed: no peer row")
         for who, vg in runs:
             r = train(vg, x0, a.epochs) | {"n": n, "params": circuit.num_parameters, "ops": len(circuit.ops),
-                                         "steps": build(circuit, params=np.asarray(x0)).num_steps, "who": who}
+                                         "steps": steps(circuit, x0), "who": who}
             rows.append(r)
             print(f"{n:>3} {r['params']:>6} {r['ops']:>5} {who:>22} {r['total_s']:8.2f} "
                   f"{r['first_epoch_s']:11.2f} {r['epoch_s']:8.3f} {r['energies'][-1]:9.4f}", flush=True)
     res = {"meta": {"device": jax.devices()[0].device_kind, "jax": jax.__version__,
                     "command": " ".join(["python", "benchmarks/bench_vqe.py", *(argv or sys.argv[1:])]),
                     "goal_total_s_n14_gpu": 5.0, "max_rank": a.max_rank, "epsilon": a.epsilon,
-                    "merge": not a.no_merge,
+                    "merge": not a.no_merge, "commute": not a.no_commute,
                     "wires_policy": a.wires_policy or schedule.default_wires(2**a.wires * a.max_rank)},
            "rows": rows}
     write_result(f"vqe_{device_tag()}{'_' + a.tag if a.tag else ''}.json", res)

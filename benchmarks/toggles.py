@@ -42,3 +42,10 @@ def wire_policy(policy: str) -> None:
     sys.modules["lretjax.simulate"].default_wires = fixed
 
 
+
+def no_commute() -> None:
+    """Traced runs keep the circuit's order (no ``engine.commute``): depolarizing channels merge
+    only with the ops right after them."""
+    import lretjax  # noqa: F401  (loads lretjax.simulate)
+
+    sys.modules["lretjax.simulate"].commuted = lambda circuit: None

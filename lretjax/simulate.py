@@ -29,6 +29,7 @@ from . import health
 from .circuit import Circuit, real_value_problem
 from .engine import LOCAL, ONE_DEVICE, Carry, Schedule, Settings, build, drive, evolve, start_carry
 from .engine.adjoint import adjoint_evolve
+from .engine.commute import commuted
 from .engine.dense import continue_dense, prefer_dense
 from .engine.loop import HealthFailure, replay
 from .engine.schedule import default_wires
@@ -159,7 +160,10 @@ def simulate(
                                           state.L.dtype)
     dim = 2**circuit.num_wires
     wires = "static" if chunks > 1 else default_wires(dim * min(max_rank, dim))
-    schedule = build(circuit, dtype=state.L.dtype, params=values, wires=wires)
+    # A traced low-rank run without a record moves depolarizing channels to where they merge
+    # (``engine.commute``); its steps need not cover contiguous ranges of ops.
+    order = commuted(circuit) if traced and not record and representation != "dense" else None
+    schedule = build(circuit, order, dtype=state.L.dtype, params=values, wires=wires)
     settings = Settings(int(max_rank), 0, checks=checks, check_all=traced, renormalize=renormalize,
                         record=bool(record), remat=bool(remat),
                         tolerance=max(schedule.num_channels, 1) if tolerance is not None else 0,

@@ -2,6 +2,8 @@
 
 - ``schedule.build``: a circuit (and, when sharded, its swap plan) becomes a ``Schedule``: a
   static ``Program`` of distinct step shapes and ``Tables`` of arrays indexed per step;
+- ``commute.commuted``: a traced run's order of the ops, depolarizing channels moved forward past
+  ops on other wires to where they merge;
 - ``step.make_step``: a gate, a channel with its truncation, or a global/local swap, with the
   collectives passed in;
 - ``loop.evolve`` (traced: widths from the rank's bound) and ``loop.drive`` (eager: widths from

@@ -14,7 +14,8 @@ step applies the channel with Kraus operators K_i U, and L never passes through 
 Noise models put a channel after every gate, so this removes most gate passes of a noisy circuit
 (a gate on a GPU costs two passes of L inside the loop: the pass and the carry's copy). Concrete
 gates back to back on at most ``FUSE_WIRES`` wires are *fused*: their product, computed here, is
-one step (and folds like a gate). Each step runs a contiguous range of the circuit's ops.
+one step (and folds like a gate). Each step runs a contiguous range of the instructions (by
+default the circuit's ops in order; a traced run's order moves channels, ``engine.commute``).
 
 One-wire depolarizing channels with concrete probabilities on the same wire, with only one-wire
 named gates between them, are *merged* into one channel step (``_merge_tail``): depolarizing noise
