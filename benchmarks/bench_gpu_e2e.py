@@ -79,7 +79,7 @@ def worker(spec: dict) -> dict:
     sys.path.insert(0, str(HERE))
     from bench_gpu import copy_time, rand_state
     from families import lret_paper_circuit, with_gate_noise
-    from toggles import one_step_per_op, steps, wire_policy
+    from toggles import no_pallas, one_step_per_op, steps, wire_policy
 
     import lretjax as lj
 
@@ -90,11 +90,13 @@ def worker(spec: dict) -> dict:
         one_step_per_op()
     if spec.get("wires_policy"):
         wire_policy(spec["wires_policy"])
+    if spec.get("no_pallas"):
+        no_pallas()
     circuit = with_gate_noise(lret_paper_circuit(n, depth), "depolarizing", 1e-3)
     out = {"kind": kind, "n": n, "max_rank": r, "depth": depth, "ops": len(circuit.ops),
            "steps": steps(circuit),
            "device": str(jax.devices()[0]), "fold": not spec.get("no_fold"),
-           "wires_policy": spec.get("wires_policy") or "default",
+           "wires_policy": spec.get("wires_policy") or "default", "pallas": not spec.get("no_pallas"),
            "mem_fraction": spec.get("mem_fraction"), "xla_flags": spec.get("xla_flags", ""),
            "bytes_limit_GiB": (jax.devices()[0].memory_stats() or {}).get("bytes_limit", 0) / 2**30}
 
@@ -161,6 +163,9 @@ def main(argv=None) -> dict:
                     help="run every op as its own step (no gate folded into a channel or fused)")
     ap.add_argument("--wires-policy", choices=("static", "data", "auto"),
                     help="how steps take their wires (engine.build's ``wires``); default: the platform's")
+    ap.add_argument("--no-pallas", action="store_true",
+                    help="lower every gate as XLA elementwise arithmetic, the Pallas kernel nowhere "
+                         "(it lowers once per static variant of three wires or more)")
     ap.add_argument("--xla-flags", default="",
                     help="appended to XLA_FLAGS in each worker, e.g. --xla_gpu_autotune_level=0")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -183,7 +188,7 @@ def main(argv=None) -> dict:
             path = f.name
         spec = {"kind": kind, "n": n, "r": r, "depth": depth, "result": path,
                 "representation": a.representation, "no_fold": a.no_fold,
-                "wires_policy": a.wires_policy}
+                "wires_policy": a.wires_policy, "no_pallas": a.no_pallas}
         env = dict(os.environ)
         if a.xla_flags:
             env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {a.xla_flags}".strip()

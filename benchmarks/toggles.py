@@ -43,6 +43,15 @@ def wire_policy(policy: str) -> None:
 
 
 
+def no_pallas() -> None:
+    """Every gate and superoperator lowered as XLA elementwise arithmetic on CUDA too (the Pallas
+    kernel is otherwise taken from ``ops.primitives._PALLAS_MIN_WIRES`` wires on: the dense
+    representation's two-qubit superoperators act on four)."""
+    from lretjax.ops import primitives
+
+    primitives._PALLAS_MIN_WIRES = 2**31
+
+
 def no_commute() -> None:
     """Traced runs keep the circuit's order (no ``engine.commute``): depolarizing channels merge
     only with the ops right after them."""
