@@ -37,12 +37,13 @@ def _ansatz(n: int, layers: int, angles=None) -> lj.Circuit:
 
 
 def _random(n: int, seed: int) -> lj.Circuit:
-    """Gates on one to three wires, depolarizing and other channels, in no pattern."""
+    """Gates on one to three wires, depolarizing and other channels, a user's unitary and Kraus
+    set, in no pattern."""
     rng = np.random.default_rng(seed)
     c = lj.Circuit(n)
     for _ in range(30):
         w = [int(x) for x in rng.choice(n, size=3, replace=False)]
-        pick = rng.integers(7)
+        pick = rng.integers(9)
         if pick == 0:
             c = c.cz(w[0], w[1])
         elif pick == 1:
@@ -53,8 +54,23 @@ def _random(n: int, seed: int) -> lj.Circuit:
             c = c.depolarizing2(0.05, w[0], w[1])
         elif pick == 4:
             c = c.rx(float(rng.uniform(0, 3)), w[0])
+        elif pick == 5:
+            c = c.unitary(dense.random_unitary(rng, 4), (w[0], w[1]))
+        elif pick == 6:
+            c = c.kraus(dense.random_kraus(rng, 2, 3), (w[0],))
         else:
             c = c.depolarizing(float(rng.uniform(0, 0.1)), w[0])
+    return c
+
+
+def _past_user_matrices(seed: int = 0) -> lj.Circuit:
+    """Noise on wire 0 with a user's unitary and Kraus set on other wires between it and the next
+    noise on wire 0: it moves past them."""
+    rng = np.random.default_rng(seed)
+    c = lj.Circuit(3).h(0).cx(0, 1).depolarizing(0.05, 0)
+    c = c.unitary(dense.random_unitary(rng, 4), (1, 2)).kraus(dense.random_kraus(rng, 2, 3), (2,))
+    c = c.ry(0.4, 0).depolarizing(0.03, 0).cz(0, 2).depolarizing(0.02, 0)
+    c = c.unitary(dense.random_unitary(rng, 2), (1,)).rz(0.7, 0).depolarizing(0.04, 0)
     return c
 
 
@@ -66,7 +82,8 @@ def _per_wire(circuit: lj.Circuit, order) -> dict[int, list[int]]:
     return seq
 
 
-@pytest.mark.parametrize("circuit", [_ansatz(5, 3), _random(5, 1), _random(6, 2), _random(4, 3)])
+@pytest.mark.parametrize("circuit", [_ansatz(5, 3), _random(5, 1), _random(6, 2), _random(4, 3),
+                                     _past_user_matrices()])
 def test_every_wire_keeps_its_order(circuit):
     """The order is a permutation with each wire's ops in their order: the circuit's dependency
     graph is unchanged, so the circuits are equal as channels."""
@@ -87,7 +104,12 @@ def test_the_cz_layers_noise_merges_into_the_next_layer():
     assert c.ops[commuted(c)[i + 1].index].name == "cz"  # the CZs now follow each other
 
 
-@pytest.mark.parametrize("circuit", [_ansatz(4, 3), _random(5, 1), _random(6, 2)])
+def test_channels_move_past_a_users_matrices_on_other_wires():
+    c = _past_user_matrices()
+    assert build(c, commuted(c)).num_channels == build(c).num_channels - 2
+
+
+@pytest.mark.parametrize("circuit", [_ansatz(4, 3), _random(5, 1), _random(6, 2), _past_user_matrices()])
 def test_traced_runs_equal_the_dense_reference(circuit):
     rho = dense.evolve(circuit)
     L = jax.jit(lambda c: lj.simulate(c, max_rank=64, representation="low-rank").L)(circuit)

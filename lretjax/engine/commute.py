@@ -19,7 +19,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 
-from ..circuit import CHANNEL, GATE, Circuit, Op
+from ..circuit import CHANNEL, GATE, KRAUS, UNITARY, Circuit, Op
 from .schedule import MERGES, Apply
 
 
@@ -31,8 +31,9 @@ def _moves(op: Op) -> bool:
 
 
 def _passes(op: Op, wire: int) -> bool:
-    """Whether a channel on ``wire`` commutes past ``op``: a static gate or channel elsewhere."""
-    return op.kind in (GATE, CHANNEL) and op.condition is None and wire not in op.wires
+    """Whether a channel on ``wire`` commutes past ``op``: a static gate or channel (named or a
+    user's matrices) elsewhere."""
+    return op.kind in (GATE, CHANNEL, UNITARY, KRAUS) and op.condition is None and wire not in op.wires
 
 
 def _one_wire_gate(op: Op, wire: int) -> bool:
