@@ -16,18 +16,8 @@ messages still name the user's op.
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Sequence
-
 from ..circuit import CHANNEL, GATE, KRAUS, UNITARY, Circuit, Op
-from .schedule import MERGES, Apply
-
-
-def _moves(op: Op) -> bool:
-    """A one-wire depolarizing channel with a concrete probability (what ``_merge_tail`` merges)."""
-    p = op.params[0] if op.params else None
-    return (op.kind == CHANNEL and op.name == MERGES and len(op.wires) == 1 and op.condition is None
-            and isinstance(p, numbers.Real) and not isinstance(p, bool))
+from .schedule import Apply, merge_target, merges
 
 
 def _passes(op: Op, wire: int) -> bool:
@@ -36,38 +26,30 @@ def _passes(op: Op, wire: int) -> bool:
     return op.kind in (GATE, CHANNEL, UNITARY, KRAUS) and op.condition is None and wire not in op.wires
 
 
-def _one_wire_gate(op: Op, wire: int) -> bool:
-    return op.kind == GATE and op.wires == (wire,)
-
-
-def _merges_at(ops: Sequence[Op], order: list[int], at: int, wire: int) -> bool:
-    """Whether the ops from position ``at`` are one-wire gates on ``wire`` (maybe none) followed
-    by a channel that merges: a channel placed just before them would merge with them."""
-    while at < len(order) and _one_wire_gate(ops[order[at]], wire):
-        at += 1
-    return at < len(order) and _moves(ops[order[at]]) and ops[order[at]].wires == (wire,)
-
-
 def commuted(circuit: Circuit) -> list[Apply]:
     """The circuit's ops in an order equal to it as a channel: each mergeable channel, with the
     one-wire gates on its wire right before it (which fold into it), moved forward past ops on
-    other wires to where it merges with the next ones on its wire; nothing moves where it would
-    not merge. From the last op back, so a channel moves to a place its successor has taken."""
+    other wires to where it merges with the next ones on its wire (``schedule.merge_target``);
+    nothing moves where it would not merge. From the last op back, so a channel moves to a place
+    its successor has taken."""
     ops = circuit.ops
-    order = list(range(len(ops)))
+    order = [Apply(k, op.wires) for k, op in enumerate(ops)]
+
+    def gate_on(pos: int, wire: tuple[int, ...]) -> bool:
+        return ops[order[pos].index].kind == GATE and order[pos].local_wires == wire
+
     i = len(order) - 1
     while i >= 0:
-        op = ops[order[i]]
-        if _moves(op):
-            wire, j = op.wires[0], i + 1
-            while j < len(order) and _passes(ops[order[j]], wire):
+        op = ops[order[i].index]
+        if merges(op):
+            wire, j = op.wires, i + 1
+            while j < len(order) and _passes(ops[order[j].index], wire[0]):
                 j += 1
-            if j > i + 1 and _merges_at(ops, order, j, wire):
-                start = i
-                while start > 0 and _one_wire_gate(ops[order[start - 1]], wire):
+            if j > i + 1 and merge_target(ops, order, j, wire) is not None:
+                start = i  # the one-wire gates just before it go with it (they fold into it)
+                while start and gate_on(start - 1, wire):
                     start -= 1
-                block = order[start: i + 1]
-                order[start: j] = order[i + 1: j] + block
+                order[start: j] = order[i + 1: j] + order[start: i + 1]
                 i = start  # the ops before the block are next
         i -= 1
-    return [Apply(k, ops[k].wires) for k in order]
+    return order

@@ -324,35 +324,40 @@ def _merged_stack(items: Sequence[_Merged], values=None):
 MERGES = "depolarizing"
 
 
-def _mergeable(ops: Sequence[Op], ins) -> bool:
-    """A one-wire depolarizing channel with a concrete probability (``MERGES``)."""
-    if not isinstance(ins, Apply):
-        return False
-    op = ops[ins.index]
+def merges(op: Op) -> bool:
+    """A one-wire depolarizing channel with a concrete probability (``MERGES``): what merges
+    across the one-wire gates between two of it (``_merge_tail``, ``engine.commute``)."""
     p = op.params[0] if op.params else None
-    return (op.kind == CHANNEL and op.name == MERGES and len(op.wires) == 1
+    return (op.kind == CHANNEL and op.name == MERGES and len(op.wires) == 1 and op.condition is None
             and isinstance(p, numbers.Real) and not isinstance(p, bool))
+
+
+def merge_target(ops: Sequence[Op], instructions: Sequence, pos: int, wire: tuple[int, ...]) -> int | None:
+    """The position of the channel that a mergeable channel on ``wire`` placed just before
+    ``pos`` would merge with: one-wire named gates on ``wire`` from ``pos`` on (maybe none), then
+    a mergeable channel on it. None if the ops from ``pos`` are not of that form."""
+    n = len(instructions)
+    while (pos < n and isinstance(instructions[pos], Apply) and ops[instructions[pos].index].kind == GATE
+           and tuple(instructions[pos].local_wires) == wire):
+        pos += 1
+    if (pos < n and isinstance(instructions[pos], Apply) and merges(ops[instructions[pos].index])
+            and tuple(instructions[pos].local_wires) == wire):
+        return pos
+    return None
 
 
 def _merge_tail(ops: Sequence[Op], instructions: Sequence, at: int) -> list[int]:
     """Positions after the channel at ``at`` that merge into its step: while one-wire named gates
     on its wire are followed by another mergeable channel on it, those gates and that channel.
-    Empty unless the channel at ``at`` is mergeable (``_mergeable``)."""
-    if not _mergeable(ops, instructions[at]):
+    Empty unless the channel at ``at`` merges (``merges``)."""
+    if not (isinstance(instructions[at], Apply) and merges(ops[instructions[at].index])):
         return []
     wire = tuple(instructions[at].local_wires)
-    out, n = [], len(instructions)
-    pos = at + 1
-    while True:
-        j = pos
-        while (j < n and isinstance(instructions[j], Apply) and ops[instructions[j].index].kind == GATE
-               and tuple(instructions[j].local_wires) == wire):
-            j += 1
-        if j < n and _mergeable(ops, instructions[j]) and tuple(instructions[j].local_wires) == wire:
-            out += list(range(pos, j + 1))
-            pos = j + 1
-        else:
-            return out
+    out, pos = [], at + 1
+    while (end := merge_target(ops, instructions, pos, wire)) is not None:
+        out += list(range(pos, end + 1))
+        pos = end + 1
+    return out
 
 
 def _fold_positions(gate: Op, channel: Op) -> tuple[int, ...]:
