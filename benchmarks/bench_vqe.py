@@ -149,7 +149,7 @@ def main(argv=None) -> dict:
                     "command": " ".join(["python", "benchmarks/bench_vqe.py", *(argv or sys.argv[1:])]),
                     "goal_total_s_n14_gpu": 5.0, "max_rank": a.max_rank, "epsilon": a.epsilon,
                     "merge": not a.no_merge, "commute": not a.no_commute,
-                    "wires_policy": a.wires_policy or schedule.default_wires(2**a.wires * a.max_rank)},
+                    "wires_policy": a.wires_policy or schedule.default_wires(2**a.wires * min(a.max_rank, 2**a.wires))},
            "rows": rows}
     write_result(f"vqe_{device_tag()}{'_' + a.tag if a.tag else ''}.json", res)
     return res

@@ -42,7 +42,6 @@ def wire_policy(policy: str) -> None:
     sys.modules["lretjax.simulate"].default_wires = fixed
 
 
-
 def no_pallas() -> None:
     """Every gate and superoperator lowered as XLA elementwise arithmetic on CUDA too (the Pallas
     kernel is otherwise taken from ``ops.primitives._PALLAS_MIN_WIRES`` wires on: the dense

@@ -1,6 +1,7 @@
 """Depolarizing channels on one wire merged across the one-wire gates between them
-(``engine.schedule._merge_tail``): one channel step, one truncation, against the independent
-dense reference, eager and traced, with gradients by every method."""
+(``engine.schedule._merge_tail``), and, in traced runs, moved forward past ops on other wires to
+where they merge (``engine.commute``): fewer channel steps, every wire's ops in their order, and
+the same state and gradients as the independent dense reference, eager and traced."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 import dense  # noqa: E402
 
 import lretjax as lj  # noqa: E402
-from lretjax.engine import build  # noqa: E402
+from lretjax.engine import Apply, build  # noqa: E402
+from lretjax.engine.commute import commuted  # noqa: E402
 from lretjax.grad import expval_fn  # noqa: E402
 
 
 def _hea(n: int, layers: int, angles=None) -> lj.Circuit:
-    """The noisy VQE's ansatz (benchmarks/bench_vqe.py): RY, RZ, each followed by depolarizing."""
+    """The noisy VQE's ansatz (benchmarks/bench_vqe.py): RY, RZ, each followed by depolarizing,
+    and noise on each wire of a CZ (what moves into the next layer in a traced run)."""
     c, k = lj.Circuit(n), 0
     for layer in range(layers):
         for w in range(n):
@@ -94,13 +97,115 @@ def test_a_noisy_ansatz_merged_equals_the_reference_eager_and_traced():
     assert dense.trace_distance(np.asarray(lj.to_density_matrix(st)), rho) <= float(st.discarded) + 1e-12
 
 
+def _random(n: int, seed: int) -> lj.Circuit:
+    """Gates on one to three wires, depolarizing and other channels, a user's unitary and Kraus
+    set, in no pattern."""
+    rng = np.random.default_rng(seed)
+    c = lj.Circuit(n)
+    for _ in range(40):
+        w = [int(x) for x in rng.choice(n, size=3, replace=False)]
+        pick = rng.integers(12)
+        if pick == 0:
+            c = c.cz(w[0], w[1])
+        elif pick == 1:
+            c = c.ccx(*w)
+        elif pick == 2:
+            c = c.amplitude_damping(0.1, w[0])
+        elif pick == 3:
+            c = c.depolarizing2(0.05, w[0], w[1])
+        elif pick == 4:
+            c = c.unitary(dense.random_unitary(rng, 4), (w[0], w[1]))
+        elif pick == 5:
+            c = c.kraus(dense.random_kraus(rng, 2, 3), (w[0],))
+        elif pick < 9:
+            c = c.rx(float(rng.uniform(0, 3)), w[0])
+        else:
+            c = c.depolarizing(float(rng.uniform(0, 0.1)), w[0])
+    return c
+
+
+def _past_user_matrices(seed: int = 0) -> lj.Circuit:
+    """Noise on wire 0 with a user's unitary and Kraus set on other wires between it and the next
+    noise on wire 0: it moves past them."""
+    rng = np.random.default_rng(seed)
+    c = lj.Circuit(3).h(0).cx(0, 1).depolarizing(0.05, 0)
+    c = c.unitary(dense.random_unitary(rng, 4), (1, 2)).kraus(dense.random_kraus(rng, 2, 3), (2,))
+    c = c.ry(0.4, 0).depolarizing(0.03, 0).cz(0, 2).depolarizing(0.02, 0)
+    c = c.unitary(dense.random_unitary(rng, 2), (1,)).rz(0.7, 0).depolarizing(0.04, 0)
+    return c
+
+
+def _per_wire(circuit: lj.Circuit, order) -> dict[int, list[int]]:
+    seq: dict[int, list[int]] = {w: [] for w in range(circuit.num_wires)}
+    for ins in order:
+        for w in circuit.ops[ins.index].wires:
+            seq[w].append(ins.index)
+    return seq
+
+
+# Circuits in which commuting moves channels (each case asserts that it does): the ansatz, random
+# circuits, and noise moving past a user's matrices.
+MOVING = [_hea(5, 3), _random(4, 4), _random(5, 2), _random(6, 4), _past_user_matrices()]
+
+
+@pytest.mark.parametrize("circuit", MOVING)
+def test_commuting_keeps_every_wires_order_and_saves_channels(circuit):
+    """The order is a permutation with each wire's ops in their order: the circuit's dependency
+    graph is unchanged, so the circuits are equal as channels."""
+    order = commuted(circuit)
+    assert sorted(ins.index for ins in order) == list(range(len(circuit.ops)))
+    assert _per_wire(circuit, order) == _per_wire(circuit, [Apply(i, ()) for i in range(len(circuit.ops))])
+    assert all(ins.local_wires == circuit.ops[ins.index].wires for ins in order)
+    assert build(circuit, order).num_channels < build(circuit).num_channels
+
+
+def test_the_cz_layers_noise_merges_into_the_next_layer():
+    c = _hea(6, 3)
+    plain, moved = build(c), build(c, commuted(c))
+    # The noise of the first CZ layer (3 CZs, 6 channels) and the second (2 CZs, 4) merges into the
+    # next layer's steps; wires 0 and 5, idle in the second CZ layer, merge their second and third
+    # layers' rotations into one step (2); the last CZ layer's noise has nothing after it.
+    assert plain.num_channels - moved.num_channels == 6 + 4 + 2
+    i = next(k for k, ins in enumerate(commuted(c)) if c.ops[ins.index].name == "cz")
+    assert c.ops[commuted(c)[i + 1].index].name == "cz"  # the CZs now follow each other
+    # past a user's unitary and Kraus set on other wires, two channels fewer
+    u = _past_user_matrices()
+    assert build(u, commuted(u)).num_channels == build(u).num_channels - 2
+
+
+@pytest.mark.parametrize("circuit", MOVING[1:])
+def test_traced_runs_with_moved_channels_equal_the_dense_reference(circuit):
+    rho = dense.evolve(circuit)
+    L = jax.jit(lambda c: lj.simulate(c, max_rank=64, representation="low-rank").L)(circuit)
+    np.testing.assert_allclose(np.asarray(L) @ np.asarray(L).conj().T, rho, atol=1e-12)
+    st = jax.jit(lambda c: lj.simulate(c, max_rank=6, epsilon=1e-3, representation="low-rank"))(circuit)
+    assert dense.trace_distance(np.asarray(lj.to_density_matrix(st)), rho) <= float(st.discarded) + 1e-12
+
+
+def test_only_traced_runs_without_a_record_move_channels(monkeypatch):
+    seen = []
+    real = sys.modules["lretjax.simulate"].build
+
+    def spy(circuit, instructions=None, **kwargs):
+        seen.append(instructions is not None)
+        return real(circuit, instructions, **kwargs)
+
+    monkeypatch.setattr(sys.modules["lretjax.simulate"], "build", spy)
+    c = _hea(3, 2)
+    lj.simulate(c, max_rank=8)
+    jax.jit(lambda c: lj.simulate(c, max_rank=8, record=True).L)(c)
+    jax.jit(lambda c: lj.simulate(c, max_rank=8, representation="low-rank").L)(c)
+    assert seen == [False, False, True]
+
+
 @pytest.mark.parametrize("method", ["backprop", "adjoint", "parameter-shift"])
-def test_gradient_through_merged_steps(method):
-    n, layers = 3, 2
+def test_gradient_through_merged_and_moved_steps(method):
+    n, layers = 3, 3
     names = [lj.Param(f"t{i}") for i in range(2 * n * layers)]
     c = _hea(n, layers, names)
     x = np.linspace(-0.9, 1.2, len(names))
-    assert build(c, params=x).num_channels < sum(op.is_channel for op in c.ops)
+    merged = build(c, params=x).num_channels
+    assert build(c, commuted(c), params=x).num_channels < merged < sum(op.is_channel for op in c.ops)
     f = expval_fn(c, "Z0 X1 Y2", diff_method=method, max_rank=8)
     value, grad = jax.value_and_grad(f)(jnp.asarray(x))
 
