@@ -12,7 +12,7 @@ Two width policies choose the segments:
 
 - ``evolve`` (traced: inside jit/grad/vmap): widths from the rank's known upper bound,
   min(m * bound, max_rank, 2^n) after a channel, rounded up to powers of two, the growth phase
-  lifted to the widest cheap width (``lifted_segments``);
+  lifted to the widest width the bound reaches within a tenth of the steps (``lifted_segments``);
 - ``drive`` (eager: concrete inputs): widths from the rank actually kept. A segment runs until
   a channel wants more columns than L has; the host reads (halt, rank, failure) once per segment,
   widens or narrows L and goes on. Progress, checkpoints and the health checks' replay hang on
@@ -155,23 +155,21 @@ def bound_segments(schedule: Schedule, width0: int, max_rank: int, start: int = 
     return segments
 
 
-# The traced path lifts the growth phase's narrow widths to the widest cheap width (``CHEAP``) the
-# rank's bound reaches within this fraction of the steps: each width is one more loop to compile
-# (two under jax.grad), and the few steps before the bound gets there cost little more at it.
+# The traced path lifts the growth phase's narrow widths to the widest width the rank's bound
+# reaches within this fraction of the steps: each width is one more loop to compile (two under
+# jax.grad), and the few steps before the bound gets there cost at most this fraction of the run
+# more at it (the noisy VQE's compile, measured in docs/performance.md).
 LIFT_STEPS = 0.1
 
 
-def lifted_segments(schedule: Schedule, width0: int, max_rank: int, start: int = 0, stop: int | None = None,
-                    platform: str | None = None) -> list[tuple[int, int, int]]:
-    """``bound_segments`` with the leading segments merged into one at the widest width that is
-    cheap on ``platform`` (default: JAX's backend, which a trace compiles for) and that the bound
-    reaches within ``LIFT_STEPS`` of the steps. The bound only grows, so they are a prefix."""
+def lifted_segments(schedule: Schedule, width0: int, max_rank: int, start: int = 0,
+                    stop: int | None = None) -> list[tuple[int, int, int]]:
+    """``bound_segments`` with the leading segments merged into one at the widest width that the
+    bound reaches within ``LIFT_STEPS`` of the steps. The bound only grows, so they are a prefix."""
     segments = bound_segments(schedule, width0, max_rank, start, stop)
-    platform = platform or jax.default_backend()
     first = segments[0][0] if segments else start
     total = segments[-1][1] - first if segments else 0
-    lift = max((w for a, _, w in segments
-                if a - first <= LIFT_STEPS * total and cheap(schedule, w, first, platform)), default=0)
+    lift = max((w for a, _, w in segments if a - first <= LIFT_STEPS * total), default=0)
     merged = [s for s in segments if s[2] <= lift]
     if len(merged) < 2:
         return segments
