@@ -146,12 +146,12 @@ def main(argv=None) -> dict:
             rows.append(r)
             print(f"{n:>3} {r['params']:>6} {r['ops']:>5} {who:>22} {r['total_s']:8.2f} "
                   f"{r['first_epoch_s']:11.2f} {r['epoch_s']:8.3f} {r['energies'][-1]:9.4f}", flush=True)
-    entries = 2**a.wires * min(a.max_rank, 2**a.wires)  # L's size at the largest n, as simulate counts it
     res = {"meta": {"device": jax.devices()[0].device_kind, "jax": jax.__version__,
                     "command": " ".join(["python", "benchmarks/bench_vqe.py", *(argv or sys.argv[1:])]),
                     "goal_total_s_n14_gpu": 5.0, "max_rank": a.max_rank, "epsilon": a.epsilon,
                     "merge": not a.no_merge, "commute": not a.no_commute,
-                    "wires_policy": a.wires_policy or schedule.default_wires(entries)},
+                    "wires_policy": a.wires_policy or schedule.default_wires(
+                        schedule.factor_entries(a.wires, a.max_rank))},
            "rows": rows}
     write_result(f"vqe_{device_tag()}{'_' + a.tag if a.tag else ''}.json", res)
     return res

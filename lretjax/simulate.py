@@ -32,7 +32,7 @@ from .engine.adjoint import adjoint_evolve
 from .engine.commute import commuted
 from .engine.dense import continue_dense, prefer_dense
 from .engine.loop import HealthFailure, replay
-from .engine.schedule import default_wires
+from .engine.schedule import default_wires, factor_entries
 from .engine.step import CHANNEL_CHECK, WHY, check_settings
 from .errors import CircuitError, ClassicalError, ParameterError, ResourceError, SimulationConfigError
 from .health import Checks
@@ -158,8 +158,7 @@ def simulate(
     # static wires (the blocks are cut along wires the channel does not touch).
     chunks = 1 if traced else plan_chunks(circuit.num_wires, min(max_rank, 2**circuit.num_wires), max_kraus,
                                           state.L.dtype)
-    dim = 2**circuit.num_wires
-    wires = "static" if chunks > 1 else default_wires(dim * min(max_rank, dim))
+    wires = "static" if chunks > 1 else default_wires(factor_entries(circuit.num_wires, max_rank))
     # A traced low-rank run without a record moves depolarizing channels to where they merge
     # (``engine.commute``); its steps need not cover contiguous ranges of ops.
     order = commuted(circuit) if traced and not record and representation != "dense" else None

@@ -77,9 +77,16 @@ def test_lifted_traced_runs_agree_with_the_bounded_ones():
     want = lj.to_density_matrix(jax.jit(lambda: lj.simulate(c, max_rank=64, epsilon=0.0))())
     # ``want`` ran lifted, in one loop; the bound's own segments run it in three.
     assert len(loop.lifted_segments(build(c), 1, 64)) == 1 < len(loop.bound_segments(build(c), 1, 64))
+    calls = []
+
+    def bounded(*args, **kwargs):
+        calls.append(args[1:3])
+        return loop.bound_segments(*args, **kwargs)
+
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(loop, "lifted_segments", loop.bound_segments)
+        mp.setattr(loop, "lifted_segments", bounded)
         got = lj.to_density_matrix(jax.jit(lambda: lj.simulate(c, max_rank=64, epsilon=0.0))())
+    assert calls  # the traced run took its segments from the bound
     np.testing.assert_allclose(got, want, atol=1e-12)
     np.testing.assert_allclose(want, dense.evolve(c), atol=1e-12)
 

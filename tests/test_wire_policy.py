@@ -54,7 +54,8 @@ def test_simulate_passes_its_factor_size_and_every_policy_gives_the_dense_state(
     st = lj.simulate(c, max_rank=64, epsilon=0.0, representation="low-rank")
     assert seen == [2**5 * 32]  # 2^n rows by min(max_rank, 2^n) columns
     np.testing.assert_allclose(np.asarray(lj.to_density_matrix(st)), dense.evolve(c), atol=1e-10)
-    traced = jax.jit(lambda: lj.simulate(c, max_rank=64, epsilon=0.0))()
+    traced = jax.jit(lambda: lj.simulate(c, max_rank=64, epsilon=0.0, representation="low-rank"))()
+    assert seen == [2**5 * 32] * 2
     np.testing.assert_allclose(np.asarray(lj.to_density_matrix(traced)), dense.evolve(c), atol=1e-10)
 
 

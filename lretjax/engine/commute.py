@@ -17,7 +17,7 @@ messages still name the user's op.
 from __future__ import annotations
 
 from ..circuit import CHANNEL, GATE, KRAUS, UNITARY, Circuit, Op
-from .schedule import Apply, merge_target, merges
+from .schedule import Apply, gate_on, merge_target, merges
 
 
 def _passes(op: Op, wire: int) -> bool:
@@ -34,10 +34,6 @@ def commuted(circuit: Circuit) -> list[Apply]:
     its successor has taken."""
     ops = circuit.ops
     order = [Apply(k, op.wires) for k, op in enumerate(ops)]
-
-    def gate_on(pos: int, wire: tuple[int, ...]) -> bool:
-        return ops[order[pos].index].kind == GATE and order[pos].local_wires == wire
-
     i = len(order) - 1
     while i >= 0:
         op = ops[order[i].index]
@@ -47,7 +43,7 @@ def commuted(circuit: Circuit) -> list[Apply]:
                 j += 1
             if j > i + 1 and merge_target(ops, order, j, wire) is not None:
                 start = i  # the one-wire gates just before it go with it (they fold into it)
-                while start and gate_on(start - 1, wire):
+                while start and gate_on(ops, order[start - 1], wire):
                     start -= 1
                 order[start: j] = order[i + 1: j] + order[start: i + 1]
                 i = start  # the ops before the block are next

@@ -332,16 +332,22 @@ def merges(op: Op) -> bool:
             and isinstance(p, numbers.Real) and not isinstance(p, bool))
 
 
+def gate_on(ops: Sequence[Op], ins, wire: tuple[int, ...]) -> bool:
+    """Whether instruction ``ins`` applies a named gate on exactly ``wire``: what a merged
+    channel's step takes in between (``merge_target``) and a moved channel takes along
+    (``engine.commute``)."""
+    return isinstance(ins, Apply) and ops[ins.index].kind == GATE and tuple(ins.local_wires) == wire
+
+
 def merge_target(ops: Sequence[Op], instructions: Sequence, pos: int, wire: tuple[int, ...]) -> int | None:
     """The position of the channel that a mergeable channel on ``wire`` placed just before
     ``pos`` would merge with: one-wire named gates on ``wire`` from ``pos`` on (maybe none), then
     a mergeable channel on it. None if the ops from ``pos`` are not of that form."""
     n = len(instructions)
-    while (pos < n and isinstance(instructions[pos], Apply) and ops[instructions[pos].index].kind == GATE
-           and tuple(instructions[pos].local_wires) == wire):
+    while pos < n and gate_on(ops, instructions[pos], wire):
         pos += 1
-    if (pos < n and isinstance(instructions[pos], Apply) and merges(ops[instructions[pos].index])
-            and tuple(instructions[pos].local_wires) == wire):
+    ins = instructions[pos] if pos < n else None
+    if isinstance(ins, Apply) and merges(ops[ins.index]) and tuple(ins.local_wires) == wire:
         return pos
     return None
 
@@ -435,13 +441,19 @@ WIRE_POLICIES = ("static", "data", "auto")
 STATIC_VARIANTS = 3
 
 
-# On an accelerator, factors of at most this many entries (2^n x min(max_rank, 2^n)) take their
-# wires as data where a branch has many wire sets ("auto"): their passes are latency-bound, so a
-# row gather costs what an elementwise pass does, and the loop compiles a few variants instead of
-# one per wire set. The 14-wire noisy VQE (2^14 x 32) on one H100, in one run: first epoch 4.90
-# -> 3.93 s, epochs 0.139 -> 0.138 s (benchmarks/results/vqe_*_wires_*.json). Larger factors,
-# whose passes count, keep static wires (not measured with data wires).
+# On an accelerator, factors of at most this many entries (``factor_entries``) take their wires
+# as data where a branch has many wire sets ("auto"): their passes are latency-bound, so a row
+# gather costs what an elementwise pass does, and the loop compiles a few variants instead of one
+# per wire set (the 14-wire noisy VQE's first epoch on one H100: docs/performance.md). Larger
+# factors, whose passes count, keep static wires (not measured with data wires).
 GPU_DATA_WIRES_MAX = 2**20
+
+
+def factor_entries(num_wires: int, max_rank: int) -> int:
+    """Entries of the widest L a run may hold, 2^n x min(max_rank, 2^n): the size that
+    ``default_wires`` decides by."""
+    dim = 2**num_wires
+    return dim * min(max_rank, dim)
 
 
 def default_wires(entries: int | None = None) -> str:
