@@ -158,7 +158,7 @@ def bound_segments(schedule: Schedule, width0: int, max_rank: int, start: int = 
 # The traced path lifts the growth phase's narrow widths to the widest width the rank's bound
 # reaches within this fraction of the steps: each width is one more loop to compile (two under
 # jax.grad), and the few steps before the bound gets there cost at most this fraction of the run
-# more at it (the noisy VQE's compile, measured in docs/performance.md).
+# more at it (compile figures in docs/performance.md).
 LIFT_STEPS = 0.1
 
 
