@@ -165,7 +165,8 @@ print(out.dtype, p.grad.dtype, *out.tolist(), *p.grad.tolist())
 def test_float32_in_a_process_without_x64():
     """x64 is global and fixed at start-up in practice, so the x64-off path runs in its own process."""
     env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
-    run = subprocess.run([sys.executable, "-X", "faulthandler", "-c", X64_OFF_SCRIPT], capture_output=True, text=True, env=env)
+    child = [sys.executable, "-X", "faulthandler", "-c", X64_OFF_SCRIPT]
+    run = subprocess.run(child, capture_output=True, text=True, env=env)
     if run.returncode < 0:
         # CI once saw this child die by SIGABRT; 110 local runs (serial, parallel, under load) never
         # did. One rerun, reported, keeps an unexplained platform crash from hiding the numbers'
@@ -173,7 +174,7 @@ def test_float32_in_a_process_without_x64():
         # of a fatal signal there).
         warnings.warn(f"x64-off child died by signal {-run.returncode}; rerun. stderr:\n{run.stderr[-4000:]}",
                       stacklevel=1)
-        run = subprocess.run([sys.executable, "-X", "faulthandler", "-c", X64_OFF_SCRIPT], capture_output=True, text=True, env=env)
+        run = subprocess.run(child, capture_output=True, text=True, env=env)
     assert run.returncode == 0, f"x64-off child exited {run.returncode}; stderr:\n{run.stderr[-4000:]}"
     out = run.stdout.split()
     assert out[:2] == ["torch.float32", "torch.float32"]
